@@ -1,0 +1,62 @@
+/* Run configuration: one struct, its defaults in one table (src/core/config.c), INI files and
+ * `section.key=value` overrides.
+ *
+ * Resolution order: built-in defaults, then the INI file (if any), then each --set in command-line
+ * order. Unknown sections or keys, malformed lines and values of the wrong type or out of range
+ * are user errors that name the file, line and key. Rank 0 parses; the resolved struct is
+ * broadcast, so every rank runs with the same settings. ovq_config_to_ini() gives the canonical
+ * text of the resolved config, which every output file stores. */
+#ifndef OVQ_CONFIG_H
+#define OVQ_CONFIG_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "ovq/error.h"
+
+#define OVQ_PATH_MAX 1024
+
+typedef struct OvqConfig {
+  struct {
+    char level[8]; /* error | warn | info | debug */
+  } log;
+  struct {
+    char cohort[OVQ_PATH_MAX]; /* cohort file (HDF5) */
+    char cancer[16];           /* one cancer type of a pan-cancer file; "" = all */
+  } data;
+  struct {
+    char cancers[128]; /* comma-separated TCGA abbreviations */
+    double scale;      /* multiplies the TCGA-like sample counts */
+    int64_t seed;
+    int64_t genes;
+    int64_t mirnas;
+    char format[8]; /* h5 | tsv (tsv also writes the HDF5 file) */
+  } synth;
+} OvqConfig;
+
+/* Local. Fills c with the built-in defaults. */
+void ovq_config_defaults(OvqConfig *c);
+
+/* Local. Applies every `key = value` of an INI file. On error returns OVQ_ERR with a message
+ * "FILE:LINE: ..." naming the key or the malformed text. */
+OvqStatus ovq_config_load_file(OvqConfig *c, const char *path);
+
+/* Local. Applies one "section.key=value" assignment; `origin` names it in messages. */
+OvqStatus ovq_config_set(OvqConfig *c, const char *assignment, const char *origin);
+
+/* Collective on comm. Defaults, then the file (path may be NULL), then the n_sets assignments,
+ * parsed on rank 0 and broadcast. Returns the same status on every rank. */
+OvqStatus ovq_config_resolve(OvqConfig *c, const char *path, int n_sets, char *const *sets,
+                             MPI_Comm comm);
+
+/* Local. The canonical INI text of c (every key, in table order). Caller frees. */
+char *ovq_config_to_ini(const OvqConfig *c);
+
+/* Local. The settings that differ from the defaults, as "section.key=value ..." (a line that
+ * repeats the run with --set). Caller frees. */
+char *ovq_config_overrides(const OvqConfig *c);
+
+/* Local. The log level named by c->log.level. */
+OvqLogLevel ovq_config_log_level(const OvqConfig *c);
+
+#endif

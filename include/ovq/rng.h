@@ -1,0 +1,58 @@
+/* Counter-based random numbers: Philox4x32-10 (Salmon et al., SC'11, "Parallel random numbers:
+ * as easy as 1, 2, 3").
+ *
+ * A stream of draws is named by (seed, stream, index): `seed` is the user's seed, `stream` one of
+ * the OVQ_STREAM_* purposes below, and `index` a global position (a sample's global row, a
+ * feature's column, sample * F + feature for per-value draws, an epoch number, ...). Because the
+ * draws depend only on that name, a sample's randomness is the same whichever rank holds it and
+ * however many ranks there are. The 128-bit Philox counter is (block, stream, index lo, index hi)
+ * and the key is the 64-bit seed; `block` counts 4-word blocks within one named stream.
+ *
+ * All functions are Local and thread-compatible (an OvqRng is a small value; copy it freely). */
+#ifndef OVQ_RNG_H
+#define OVQ_RNG_H
+
+#include <stdint.h>
+
+/* Purposes; new ones are appended so existing streams keep their values. */
+enum {
+  OVQ_STREAM_TEST = 0,
+  OVQ_STREAM_SYNTH_GLOBAL = 1,  /* synthetic cohort: cohort-wide parameters */
+  OVQ_STREAM_SYNTH_FEATURE = 2, /* synthetic cohort: per-feature parameters */
+  OVQ_STREAM_SYNTH_SAMPLE = 3,  /* synthetic cohort: per-sample draws */
+  OVQ_STREAM_SYNTH_VALUE = 4,   /* synthetic cohort: per (sample, feature) counts */
+  OVQ_STREAM_SYNTH_MISSING = 5, /* synthetic cohort: missing-value mask */
+};
+
+typedef struct OvqRng {
+  uint32_t key[2];
+  uint32_t ctr[4]; /* ctr[0] = block counter */
+  uint32_t buf[4];
+  int used; /* words of buf already handed out (4 = empty) */
+  int has_spare_normal;
+  double spare_normal;
+} OvqRng;
+
+/* The raw Philox4x32-10 bijection: out = philox(ctr, key). */
+void ovq_philox4x32_10(const uint32_t ctr[4], const uint32_t key[2], uint32_t out[4]);
+
+/* Starts the stream named (seed, stream, index) at its first draw. */
+void ovq_rng_init(OvqRng *r, uint64_t seed, uint32_t stream, uint64_t index);
+
+uint32_t ovq_rng_u32(OvqRng *r);
+uint64_t ovq_rng_u64(OvqRng *r);
+/* Uniform on the open interval (0, 1), 53 random bits; never 0 or 1. */
+double ovq_rng_uniform(OvqRng *r);
+/* Uniform integer in [0, n), unbiased (n > 0). */
+uint64_t ovq_rng_below(OvqRng *r, uint64_t n);
+/* Standard normal (Marsaglia polar method). */
+double ovq_rng_normal(OvqRng *r);
+/* Gamma(shape, scale = 1), shape > 0 (Marsaglia & Tsang 2000). */
+double ovq_rng_gamma(OvqRng *r, double shape);
+/* Poisson(lambda), lambda >= 0: inversion for small lambda, PTRS (Hoermann 1993) above 10. */
+uint64_t ovq_rng_poisson(OvqRng *r, double lambda);
+/* Negative binomial with mean mu and dispersion phi (variance mu + phi mu^2), as a
+ * Gamma-Poisson mixture; phi = 0 gives Poisson(mu). */
+uint64_t ovq_rng_negbin(OvqRng *r, double mu, double phi);
+
+#endif

@@ -1,0 +1,67 @@
+/* Shared argument handling of the subcommands. */
+#include "cli.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ovq/error.h"
+
+void cli_usage_error(const char *cmd, const char *fmt, ...) {
+  if (ovq_log_rank() != 0) return;
+  char buf[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(buf, sizeof buf, fmt, ap);
+  va_end(ap);
+  fprintf(stderr, "oncovq %s: %s (see 'oncovq %s --help')\n", cmd, buf, cmd);
+}
+
+int cli_fail(void) {
+  ovq_log(OVQ_LOG_ERROR, "%s", ovq_error_message());
+  return CLI_FAIL;
+}
+
+int cli_common_take(CliCommon *cc, int argc, char **argv, int *i) {
+  const char *a = argv[*i];
+  int is_config = !strcmp(a, "--config") || !strcmp(a, "-c");
+  int is_set = !strcmp(a, "--set") || !strcmp(a, "-s");
+  if (!is_config && !is_set) return 0;
+  if (*i + 1 >= argc) {
+    if (ovq_log_rank() == 0) fprintf(stderr, "oncovq: %s needs a value\n", a);
+    return -1;
+  }
+  const char *v = argv[++*i];
+  if (is_config) {
+    cc->config_path = v;
+  } else {
+    if (cc->n_sets == CLI_MAX_SETS) {
+      if (ovq_log_rank() == 0) fprintf(stderr, "oncovq: too many --set options\n");
+      return -1;
+    }
+    cc->sets[cc->n_sets++] = (char *)v;
+  }
+  return 1;
+}
+
+void cli_common_add(CliCommon *cc, const char *key, const char *value) {
+  if (cc->n_sets == CLI_MAX_SETS) OVQ_ABORT("too many overrides");
+  size_t n = strlen(key) + strlen(value) + 2;
+  char *s = OVQ_MALLOC(n);
+  snprintf(s, n, "%s=%s", key, value);
+  cc->owned[cc->n_owned++] = s;
+  cc->sets[cc->n_sets++] = s;
+}
+
+void cli_common_free(CliCommon *cc) {
+  for (int i = 0; i < cc->n_owned; i++) free(cc->owned[i]);
+  cc->n_owned = 0;
+}
+
+int cli_resolve(CliCommon *cc, MPI_Comm comm, OvqConfig *cfg) {
+  if (ovq_config_resolve(cfg, cc->config_path, cc->n_sets, cc->sets, comm) != OVQ_OK)
+    return cli_fail();
+  ovq_log_set_level(ovq_config_log_level(cfg));
+  return CLI_OK;
+}

@@ -1,0 +1,56 @@
+/* oncovq: git-style entry point. Initialises MPI, dispatches to a subcommand, and exits with the
+ * subcommand's status on every rank (0 ok, 1 failed, 2 usage error). */
+#include <mpi.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ovq/error.h"
+#include "ovq/version.h"
+
+typedef struct Command {
+  const char *name;
+  int (*run)(int argc, char **argv, MPI_Comm comm);
+  const char *summary;
+} Command;
+
+static const Command kCommands[] = {
+    {"synth", cmd_synth, "generate the built-in synthetic TCGA-like pan-cancer cohort"},
+    {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
+};
+
+static void usage(void) {
+  printf("usage: oncovq [--version] [--help] COMMAND [ARGS]\n\n"
+         "Cancer subtypes from transcriptomics with a VQ-VAE, on MPI clusters.\n"
+         "Run under MPI with: mpirun -np N oncovq COMMAND ...\n\ncommands:\n");
+  for (size_t i = 0; i < sizeof kCommands / sizeof kCommands[0]; i++)
+    printf("  %-8s %s\n", kCommands[i].name, kCommands[i].summary);
+  printf("\n'oncovq COMMAND --help' describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  ovq_log_init(MPI_COMM_WORLD);
+  int rank;
+  MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+  int rc = CLI_USAGE;
+  if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") ||
+      !strcmp(argv[1], "help")) {
+    if (rank == 0) usage();
+    rc = argc < 2 ? CLI_USAGE : CLI_OK;
+  } else if (!strcmp(argv[1], "--version")) {
+    if (rank == 0) printf("oncovq %s (%s)\n", OVQ_VERSION, OVQ_GIT_DESCRIBE);
+    rc = CLI_OK;
+  } else {
+    const Command *cmd = NULL;
+    for (size_t i = 0; i < sizeof kCommands / sizeof kCommands[0]; i++)
+      if (!strcmp(argv[1], kCommands[i].name)) cmd = &kCommands[i];
+    if (cmd)
+      rc = cmd->run(argc - 1, argv + 1, MPI_COMM_WORLD);
+    else if (rank == 0)
+      fprintf(stderr, "oncovq: '%s' is not a command (see 'oncovq --help')\n", argv[1]);
+  }
+  fflush(stdout);
+  MPI_Finalize();
+  return rc;
+}

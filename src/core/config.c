@@ -1,0 +1,322 @@
+/* Configuration table, INI parser and overrides (see include/ovq/config.h).
+ *
+ * Every key is one row of kKeys: where it lives in OvqConfig, its type, its allowed range or
+ * values and its default. Adding a setting means adding a field and a row; parsing, validation,
+ * printing and broadcasting follow from the table. */
+#include "ovq/config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef enum { T_STRING, T_INT, T_REAL, T_BOOL, T_ENUM } KeyType;
+
+typedef struct Key {
+  const char *section, *name;
+  KeyType type;
+  size_t offset, size; /* field within OvqConfig; size of char arrays */
+  double min, max;     /* T_INT, T_REAL: inclusive range */
+  const char *choices; /* T_ENUM: "a|b|c" */
+  const char *def;     /* default, as text */
+} Key;
+
+#define F(field) offsetof(OvqConfig, field), sizeof(((OvqConfig *)0)->field)
+
+static const Key kKeys[] = {
+    {"log", "level", T_ENUM, F(log.level), 0, 0, "error|warn|info|debug", "info"},
+    {"data", "cohort", T_STRING, F(data.cohort), 0, 0, NULL, ""},
+    {"data", "cancer", T_STRING, F(data.cancer), 0, 0, NULL, ""},
+    {"synth", "cancers", T_STRING, F(synth.cancers), 0, 0, NULL,
+     "BRCA,GBM,LGG,OV,LUAD,KIRC,HNSC,COAD,BLCA,PRAD"},
+    {"synth", "scale", T_REAL, F(synth.scale), 1e-4, 100.0, NULL, "1"},
+    {"synth", "seed", T_INT, F(synth.seed), 0, 9007199254740991.0, NULL, "42"},
+    {"synth", "genes", T_INT, F(synth.genes), 100, 1e6, NULL, "20000"},
+    {"synth", "mirnas", T_INT, F(synth.mirnas), 0, 1e5, NULL, "1800"},
+    {"synth", "format", T_ENUM, F(synth.format), 0, 0, "h5|tsv", "h5"},
+};
+#undef F
+
+enum { N_KEYS = sizeof kKeys / sizeof kKeys[0] };
+
+static const Key *find_key(const char *section, const char *name, int *section_known) {
+  *section_known = 0;
+  for (int i = 0; i < N_KEYS; i++) {
+    if (strcmp(kKeys[i].section, section) != 0) continue;
+    *section_known = 1;
+    if (strcmp(kKeys[i].name, name) == 0) return &kKeys[i];
+  }
+  return NULL;
+}
+
+static int choice_ok(const char *choices, const char *v) {
+  size_t n = strlen(v);
+  for (const char *p = choices; *p;) {
+    const char *bar = strchr(p, '|');
+    size_t len = bar ? (size_t)(bar - p) : strlen(p);
+    if (len == n && strncmp(p, v, n) == 0) return 1;
+    p += len + (bar ? 1 : 0);
+  }
+  return 0;
+}
+
+/* Parses value text into the field; `where` prefixes messages ("file:line" or "--set"). */
+static OvqStatus apply(OvqConfig *c, const Key *k, const char *v, const char *where) {
+  char *field = (char *)c + k->offset;
+  const char *sep = where[0] ? ": " : "";
+  switch (k->type) {
+  case T_STRING:
+  case T_ENUM:
+    if (k->type == T_ENUM && !choice_ok(k->choices, v))
+      return ovq_error("%s%s%s.%s = '%s' is not one of %s", where, sep, k->section, k->name, v,
+                       k->choices);
+    if (strlen(v) >= k->size)
+      return ovq_error("%s%s%s.%s is too long (%zu characters, at most %zu)", where, sep,
+                       k->section, k->name, strlen(v), k->size - 1);
+    memcpy(field, v, strlen(v) + 1);
+    return OVQ_OK;
+  case T_INT: {
+    char *end = NULL;
+    errno = 0;
+    long long x = strtoll(v, &end, 10);
+    if (!*v || *end || errno)
+      return ovq_error("%s%s%s.%s = '%s' is not an integer", where, sep, k->section, k->name, v);
+    if ((double)x < k->min || (double)x > k->max)
+      return ovq_error("%s%s%s.%s = %lld is out of range [%.17g, %.17g]", where, sep, k->section,
+                       k->name, x, k->min, k->max);
+    *(int64_t *)field = x;
+    return OVQ_OK;
+  }
+  case T_REAL: {
+    char *end = NULL;
+    errno = 0;
+    double x = strtod(v, &end);
+    if (!*v || *end || errno || !isfinite(x))
+      return ovq_error("%s%s%s.%s = '%s' is not a finite number", where, sep, k->section, k->name,
+                       v);
+    if (x < k->min || x > k->max)
+      return ovq_error("%s%s%s.%s = %g is out of range [%g, %g]", where, sep, k->section, k->name,
+                       x, k->min, k->max);
+    *(double *)field = x;
+    return OVQ_OK;
+  }
+  case T_BOOL:
+    if (!strcmp(v, "true") || !strcmp(v, "1") || !strcmp(v, "yes") || !strcmp(v, "on"))
+      *(int *)field = 1;
+    else if (!strcmp(v, "false") || !strcmp(v, "0") || !strcmp(v, "no") || !strcmp(v, "off"))
+      *(int *)field = 0;
+    else
+      return ovq_error("%s%s%s.%s = '%s' is not a boolean (true/false)", where, sep, k->section,
+                       k->name, v);
+    return OVQ_OK;
+  }
+  return ovq_error("internal: bad key type");
+}
+
+void ovq_config_defaults(OvqConfig *c) {
+  memset(c, 0, sizeof *c);
+  for (int i = 0; i < N_KEYS; i++)
+    if (apply(c, &kKeys[i], kKeys[i].def, "") != OVQ_OK)
+      OVQ_ABORT("default of %s.%s is invalid: %s", kKeys[i].section, kKeys[i].name,
+                ovq_error_message());
+}
+
+static char *trim(char *s) {
+  while (isspace((unsigned char)*s)) s++;
+  char *e = s + strlen(s);
+  while (e > s && isspace((unsigned char)e[-1])) *--e = '\0';
+  return s;
+}
+
+/* Removes one pair of matching quotes around a value, so `path = "a b.h5"` works. */
+static char *unquote(char *v) {
+  size_t n = strlen(v);
+  if (n >= 2 && (v[0] == '"' || v[0] == '\'') && v[n - 1] == v[0]) {
+    v[n - 1] = '\0';
+    return v + 1;
+  }
+  return v;
+}
+
+static OvqStatus set_key(OvqConfig *c, const char *section, const char *name, const char *value,
+                         const char *where) {
+  int section_known;
+  const Key *k = find_key(section, name, &section_known);
+  if (!k) {
+    if (!section_known) return ovq_error("%s: unknown section [%s]", where, section);
+    return ovq_error("%s: unknown key '%s' in section [%s]", where, name, section);
+  }
+  return apply(c, k, value, where);
+}
+
+OvqStatus ovq_config_load_file(OvqConfig *c, const char *path) {
+  FILE *f = fopen(path, "r");
+  if (!f) return ovq_error("%s: cannot open config file: %s", path, strerror(errno));
+  char line[4096], section[64] = "", where[OVQ_PATH_MAX + 32];
+  /* Keys seen, to catch a key given twice in one file (usually a copy-paste mistake). */
+  unsigned char seen[N_KEYS] = {0};
+  long lineno = 0;
+  OvqStatus st = OVQ_OK;
+  while (st == OVQ_OK && fgets(line, sizeof line, f)) {
+    lineno++;
+    snprintf(where, sizeof where, "%s:%ld", path, lineno);
+    size_t len = strlen(line);
+    if (len == sizeof line - 1 && line[len - 1] != '\n' && !feof(f)) {
+      st = ovq_error("%s: line longer than %zu characters", where, sizeof line - 2);
+      break;
+    }
+    char *s = line;
+    if (lineno == 1 && (unsigned char)s[0] == 0xEF && (unsigned char)s[1] == 0xBB &&
+        (unsigned char)s[2] == 0xBF)
+      s += 3; /* UTF-8 byte-order mark */
+    s = trim(s);
+    if (!*s || *s == '#' || *s == ';') continue;
+    if (*s == '[') {
+      char *close = strchr(s, ']');
+      if (!close || *trim(close + 1)) {
+        st = ovq_error("%s: malformed section header '%s' (expected [name])", where, s);
+        break;
+      }
+      *close = '\0';
+      char *name = trim(s + 1);
+      int known = 0;
+      for (int i = 0; i < N_KEYS; i++) known |= !strcmp(kKeys[i].section, name);
+      if (!known) {
+        st = ovq_error("%s: unknown section [%s]", where, name);
+        break;
+      }
+      snprintf(section, sizeof section, "%s", name);
+      continue;
+    }
+    char *eq = strchr(s, '=');
+    if (!eq) {
+      st = ovq_error("%s: expected 'key = value', got '%s'", where, s);
+      break;
+    }
+    if (!section[0]) {
+      st = ovq_error("%s: key outside any [section]", where);
+      break;
+    }
+    *eq = '\0';
+    char *name = trim(s), *value = unquote(trim(eq + 1));
+    int section_known;
+    const Key *k = find_key(section, name, &section_known);
+    if (k && seen[k - kKeys]) {
+      st = ovq_error("%s: %s.%s is set twice in this file", where, section, name);
+      break;
+    }
+    if (k) seen[k - kKeys] = 1;
+    st = set_key(c, section, name, value, where);
+  }
+  if (st == OVQ_OK && ferror(f)) st = ovq_error("%s: read error", path);
+  fclose(f);
+  return st;
+}
+
+OvqStatus ovq_config_set(OvqConfig *c, const char *assignment, const char *origin) {
+  char buf[OVQ_PATH_MAX + 128];
+  if (strlen(assignment) >= sizeof buf) return ovq_error("%s: assignment too long", origin);
+  strcpy(buf, assignment);
+  char *eq = strchr(buf, '=');
+  char *dot = strchr(buf, '.');
+  if (!eq || !dot || dot > eq)
+    return ovq_error("%s '%s': expected section.key=value", origin, assignment);
+  *eq = '\0';
+  *dot = '\0';
+  char where[OVQ_PATH_MAX + 256];
+  snprintf(where, sizeof where, "%s %s", origin, assignment);
+  return set_key(c, trim(buf), trim(dot + 1), unquote(trim(eq + 1)), where);
+}
+
+OvqStatus ovq_config_resolve(OvqConfig *c, const char *path, int n_sets, char *const *sets,
+                             MPI_Comm comm) {
+  int rank;
+  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  OvqStatus st = OVQ_OK;
+  if (rank == 0) {
+    ovq_config_defaults(c);
+    if (path && path[0]) st = ovq_config_load_file(c, path);
+    for (int i = 0; st == OVQ_OK && i < n_sets; i++) st = ovq_config_set(c, sets[i], "--set");
+  }
+  st = ovq_status_agree(comm, st);
+  if (st != OVQ_OK) return st;
+  /* The struct is plain data (no pointers), so its bytes are the whole config. */
+  OVQ_MPI_CHECK(MPI_Bcast(c, (int)sizeof *c, MPI_BYTE, 0, comm));
+  return OVQ_OK;
+}
+
+static void append(char **buf, size_t *len, size_t *cap, const char *s) {
+  size_t n = strlen(s);
+  if (*len + n + 1 > *cap) {
+    *cap = 2 * (*len + n + 1);
+    *buf = OVQ_REALLOC(*buf, *cap);
+  }
+  memcpy(*buf + *len, s, n + 1);
+  *len += n;
+}
+
+/* The value of key k in c as config text. */
+static void format_value(const OvqConfig *c, const Key *k, char *buf, size_t n) {
+  const char *field = (const char *)c + k->offset;
+  switch (k->type) {
+  case T_STRING:
+  case T_ENUM: snprintf(buf, n, "%s", field); break;
+  case T_INT: snprintf(buf, n, "%lld", (long long)*(const int64_t *)field); break;
+  case T_BOOL: snprintf(buf, n, "%s", *(const int *)field ? "true" : "false"); break;
+  case T_REAL: {
+    /* Shortest text that reads back to the same double, so "0.1" stays "0.1". */
+    double x = *(const double *)field;
+    for (int prec = 15; prec <= 17; prec++) {
+      snprintf(buf, n, "%.*g", prec, x);
+      if (strtod(buf, NULL) == x) break;
+    }
+    break;
+  }
+  }
+}
+
+char *ovq_config_to_ini(const OvqConfig *c) {
+  size_t len = 0, cap = 1024;
+  char *out = OVQ_MALLOC(cap), line[OVQ_PATH_MAX + 128], value[OVQ_PATH_MAX + 32];
+  out[0] = '\0';
+  const char *section = "";
+  for (int i = 0; i < N_KEYS; i++) {
+    const Key *k = &kKeys[i];
+    if (strcmp(section, k->section) != 0) {
+      snprintf(line, sizeof line, "%s[%s]\n", len ? "\n" : "", k->section);
+      append(&out, &len, &cap, line);
+      section = k->section;
+    }
+    format_value(c, k, value, sizeof value);
+    snprintf(line, sizeof line, "%s = %s\n", k->name, value);
+    append(&out, &len, &cap, line);
+  }
+  return out;
+}
+
+char *ovq_config_overrides(const OvqConfig *c) {
+  OvqConfig d;
+  ovq_config_defaults(&d);
+  size_t len = 0, cap = 256;
+  char *out = OVQ_MALLOC(cap), line[2 * OVQ_PATH_MAX], v[OVQ_PATH_MAX + 32], dv[OVQ_PATH_MAX + 32];
+  out[0] = '\0';
+  for (int i = 0; i < N_KEYS; i++) {
+    format_value(c, &kKeys[i], v, sizeof v);
+    format_value(&d, &kKeys[i], dv, sizeof dv);
+    if (strcmp(v, dv) == 0) continue;
+    snprintf(line, sizeof line, "%s%s.%s=%s", len ? " " : "", kKeys[i].section, kKeys[i].name, v);
+    append(&out, &len, &cap, line);
+  }
+  return out;
+}
+
+OvqLogLevel ovq_config_log_level(const OvqConfig *c) {
+  if (!strcmp(c->log.level, "error")) return OVQ_LOG_ERROR;
+  if (!strcmp(c->log.level, "warn")) return OVQ_LOG_WARN;
+  if (!strcmp(c->log.level, "debug")) return OVQ_LOG_DEBUG;
+  return OVQ_LOG_INFO;
+}
