@@ -55,20 +55,22 @@ static void draw(OvqProgress *p, int64_t done, double now, int final) {
   fmt_duration(rate > 0 ? (double)(p->total - done) / rate : -1, eta, sizeof eta);
   fmt_duration(el, elapsed, sizeof elapsed);
   double frac = p->total > 0 ? (double)done / (double)p->total : 1.0;
+  char rs[32];
+  snprintf(rs, sizeof rs, rate < 100 ? "%.2f" : "%.0f", rate);
   if (p->is_tty) {
     char bar[31];
     int fill = (int)(frac * 30.0);
     for (int i = 0; i < 30; i++) bar[i] = i < fill ? '#' : '.';
     bar[30] = '\0';
-    int len = fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s, %.3g %s/s, %s %s", p->label, bar,
-                      100 * frac, (long long)done, (long long)p->total, p->what, rate, p->what,
+    int len = fprintf(stderr, "\r%s [%s] %3.0f%% %lld/%lld %s, %s %s/s, %s %s", p->label, bar,
+                      100 * frac, (long long)done, (long long)p->total, p->what, rs, p->what,
                       final ? "took" : "ETA", final ? elapsed : eta);
     for (int i = len; i < p->last_len; i++) fputc(' ', stderr);
     p->last_len = len;
     if (final) fputc('\n', stderr);
   } else {
-    fprintf(stderr, "oncovq: %s: %lld/%lld %s (%.0f%%), %.3g %s/s, %s %s\n", p->label,
-            (long long)done, (long long)p->total, p->what, 100 * frac, rate, p->what,
+    fprintf(stderr, "oncovq: %s: %lld/%lld %s (%.0f%%), %s %s/s, %s %s\n", p->label,
+            (long long)done, (long long)p->total, p->what, 100 * frac, rs, p->what,
             final ? "took" : "ETA", final ? elapsed : eta);
   }
   fflush(stderr);

@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# The main job from a fresh clone: install what is missing, build, then run on the built-in
+# synthetic cohort with 2 MPI ranks. Outputs go to quickstart/ (override with OUT=DIR).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash tools/setup.sh
+bash tools/build.sh
+source tools/env.sh
+OUT="${OUT:-quickstart}"
+mkdir -p "$OUT"
+NP="${NP:-2}"
+echo "== oncovq synth (mpirun -np $NP)"
+mpirun -np "$NP" build/oncovq synth --config configs/quickstart.ini --out "$OUT/cohort.h5"
+echo "== oncovq info"
+mpirun -np "$NP" build/oncovq info "$OUT/cohort.h5"
+echo "== done: cohort in $OUT/cohort.h5"
