@@ -32,6 +32,36 @@ typedef struct OvqConfig {
     int64_t mirnas;
     char format[8]; /* h5 | tsv (tsv also writes the HDF5 file) */
   } synth;
+  struct {
+    char type[8];       /* vqvae | ae | vae */
+    char hidden[64];    /* widths of the wide layers, input side first: "2048,512" */
+    int64_t res_blocks; /* residual blocks in encoder and decoder */
+    int64_t res_width;
+    int64_t latent;
+    char activation[8]; /* gelu | relu */
+    int64_t codebook_size;
+    int64_t groups;
+    double beta;
+    int ema;
+    double ema_decay, ema_eps;
+    double dead_code_threshold;
+    double kl_weight;
+    char features[4]; /* ze | zq: which VQ-VAE output feeds clustering */
+  } model;
+  struct {
+    int64_t epochs;
+    int64_t batch;
+    double lr;
+    double adam_beta1, adam_beta2, adam_eps;
+    double weight_decay;
+    double clip_norm;
+    int64_t warmup_steps;
+    char schedule[12]; /* constant | cosine */
+    int64_t seed;
+    char checkpoint[OVQ_PATH_MAX];
+    int64_t checkpoint_every;
+    int64_t check_replicas_every;
+  } train;
 } OvqConfig;
 
 /* Local. Fills c with the built-in defaults. */
@@ -40,6 +70,10 @@ void ovq_config_defaults(OvqConfig *c);
 /* Local. Applies every `key = value` of an INI file. On error returns OVQ_ERR with a message
  * "FILE:LINE: ..." naming the key or the malformed text. */
 OvqStatus ovq_config_load_file(OvqConfig *c, const char *path);
+
+/* Local. Applies INI text held in memory (e.g. the config stored in a results file); `origin`
+ * names it in messages. */
+OvqStatus ovq_config_load_string(OvqConfig *c, const char *text, const char *origin);
 
 /* Local. Applies one "section.key=value" assignment; `origin` names it in messages. */
 OvqStatus ovq_config_set(OvqConfig *c, const char *assignment, const char *origin);

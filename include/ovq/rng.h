@@ -22,6 +22,10 @@ enum {
   OVQ_STREAM_SYNTH_SAMPLE = 3,  /* synthetic cohort: per-sample draws */
   OVQ_STREAM_SYNTH_VALUE = 4,   /* synthetic cohort: per (sample, feature) counts */
   OVQ_STREAM_SYNTH_MISSING = 5, /* synthetic cohort: missing-value mask */
+  OVQ_STREAM_MODEL_INIT = 6,    /* model parameters, keyed by slab offset */
+  OVQ_STREAM_VAE_NOISE = 7,     /* VAE reparameterisation noise, keyed by step and sample */
+  OVQ_STREAM_EPOCH_ORDER = 8,   /* training order, keyed by epoch */
+  OVQ_STREAM_DEAD_CODES = 9,    /* VQ-VAE dead-code restarts, keyed by epoch */
 };
 
 typedef struct OvqRng {

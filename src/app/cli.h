@@ -41,5 +41,6 @@ int cli_fail(void);
 /* The subcommands. */
 int cmd_synth(int argc, char **argv, MPI_Comm comm);
 int cmd_info(int argc, char **argv, MPI_Comm comm);
+int cmd_train(int argc, char **argv, MPI_Comm comm);
 
 #endif

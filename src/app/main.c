@@ -17,6 +17,7 @@ typedef struct Command {
 static const Command kCommands[] = {
     {"synth", cmd_synth, "generate the built-in synthetic TCGA-like pan-cancer cohort"},
     {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
+    {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
 };
 
 static void usage(void) {

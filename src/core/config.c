@@ -38,6 +38,35 @@ static const Key kKeys[] = {
     {"synth", "genes", T_INT, F(synth.genes), 100, 1e6, NULL, "20000"},
     {"synth", "mirnas", T_INT, F(synth.mirnas), 0, 1e5, NULL, "1800"},
     {"synth", "format", T_ENUM, F(synth.format), 0, 0, "h5|tsv", "h5"},
+    {"model", "type", T_ENUM, F(model.type), 0, 0, "vqvae|ae|vae", "vqvae"},
+    {"model", "hidden", T_STRING, F(model.hidden), 0, 0, NULL, "2048,512"},
+    {"model", "res_blocks", T_INT, F(model.res_blocks), 0, 4, NULL, "1"},
+    {"model", "res_width", T_INT, F(model.res_width), 1, 1e6, NULL, "64"},
+    {"model", "latent", T_INT, F(model.latent), 1, 1e5, NULL, "64"},
+    {"model", "activation", T_ENUM, F(model.activation), 0, 0, "gelu|relu", "gelu"},
+    {"model", "codebook_size", T_INT, F(model.codebook_size), 1, 1e6, NULL, "64"},
+    {"model", "groups", T_INT, F(model.groups), 1, 1024, NULL, "1"},
+    {"model", "beta", T_REAL, F(model.beta), 0, 1e6, NULL, "1"},
+    {"model", "ema", T_BOOL, F(model.ema), 0, 0, NULL, "false"},
+    {"model", "ema_decay", T_REAL, F(model.ema_decay), 0, 0.999999, NULL, "0.99"},
+    {"model", "ema_eps", T_REAL, F(model.ema_eps), 0, 1, NULL, "1e-5"},
+    {"model", "dead_code_threshold", T_REAL, F(model.dead_code_threshold), 0, 1e9, NULL, "0"},
+    {"model", "kl_weight", T_REAL, F(model.kl_weight), 0, 1e6, NULL, "1"},
+    {"model", "features", T_ENUM, F(model.features), 0, 0, "ze|zq", "ze"},
+    {"train", "epochs", T_INT, F(train.epochs), 1, 1e7, NULL, "100"},
+    {"train", "batch", T_INT, F(train.batch), 1, 1e7, NULL, "256"},
+    {"train", "lr", T_REAL, F(train.lr), 0, 10, NULL, "1e-3"},
+    {"train", "adam_beta1", T_REAL, F(train.adam_beta1), 0, 0.999999, NULL, "0.9"},
+    {"train", "adam_beta2", T_REAL, F(train.adam_beta2), 0, 0.999999999, NULL, "0.999"},
+    {"train", "adam_eps", T_REAL, F(train.adam_eps), 0, 1, NULL, "1e-8"},
+    {"train", "weight_decay", T_REAL, F(train.weight_decay), 0, 10, NULL, "0"},
+    {"train", "clip_norm", T_REAL, F(train.clip_norm), 0, 1e9, NULL, "0"},
+    {"train", "warmup_steps", T_INT, F(train.warmup_steps), 0, 1e9, NULL, "0"},
+    {"train", "schedule", T_ENUM, F(train.schedule), 0, 0, "constant|cosine", "constant"},
+    {"train", "seed", T_INT, F(train.seed), 0, 9007199254740991.0, NULL, "1"},
+    {"train", "checkpoint", T_STRING, F(train.checkpoint), 0, 0, NULL, ""},
+    {"train", "checkpoint_every", T_INT, F(train.checkpoint_every), 0, 1e9, NULL, "10"},
+    {"train", "check_replicas_every", T_INT, F(train.check_replicas_every), 0, 1e9, NULL, "0"},
 };
 #undef F
 
@@ -142,6 +171,8 @@ static char *unquote(char *v) {
   return v;
 }
 
+static OvqStatus parse_stream(OvqConfig *c, FILE *f, const char *path);
+
 static OvqStatus set_key(OvqConfig *c, const char *section, const char *name, const char *value,
                          const char *where) {
   int section_known;
@@ -156,6 +187,21 @@ static OvqStatus set_key(OvqConfig *c, const char *section, const char *name, co
 OvqStatus ovq_config_load_file(OvqConfig *c, const char *path) {
   FILE *f = fopen(path, "r");
   if (!f) return ovq_error("%s: cannot open config file: %s", path, strerror(errno));
+  OvqStatus st = parse_stream(c, f, path);
+  fclose(f);
+  return st;
+}
+
+OvqStatus ovq_config_load_string(OvqConfig *c, const char *text, const char *origin) {
+  FILE *f = fmemopen((void *)text, strlen(text), "r");
+  if (!f) return ovq_error("%s: cannot read config text", origin);
+  OvqStatus st = parse_stream(c, f, origin);
+  fclose(f);
+  return st;
+}
+
+/* Applies the INI text of stream f; `path` names it in messages. */
+static OvqStatus parse_stream(OvqConfig *c, FILE *f, const char *path) {
   char line[4096], section[64] = "", where[OVQ_PATH_MAX + 32];
   /* Keys seen, to catch a key given twice in one file (usually a copy-paste mistake). */
   unsigned char seen[N_KEYS] = {0};
@@ -213,7 +259,6 @@ OvqStatus ovq_config_load_file(OvqConfig *c, const char *path) {
     st = set_key(c, section, name, value, where);
   }
   if (st == OVQ_OK && ferror(f)) st = ovq_error("%s: read error", path);
-  fclose(f);
   return st;
 }
 

@@ -1,0 +1,60 @@
+/* Results files (HDF5, schema "oncovq-results" version 1): what a run learned about a cohort.
+ *   /                        attributes: format, format_version, oncovq_version, config
+ *   /samples/{id,cancer,label,os_time,os_event[,true_subtype]}   as in the cohort file, [N]
+ *   /prep/features string [F], /prep/mean float64 [F], /prep/scale float64 [F]  the transform
+ *   /models/<type>/params float32 [P]   the parameter slab (layout fixed by the config)
+ *   /models/<type>/codebook float32 [G*K][D/G]   (vqvae)
+ *   /models/<type>/history/{loss,recon,codebook,commitment,kl,perplexity,seconds} float64 [E],
+ *                          used_codes int64 [E]
+ *   /models/<type>/latent float32 [N][D]  z_e (vqvae), the code (ae), the mean (vae)
+ *   /models/<type>/z_q float32 [N][D], /models/<type>/codes int32 [N][G]   (vqvae)
+ *   /models/<type> attribute data_var (float64)
+ * Written collectively; the file appears under its name only when complete. */
+#ifndef OVQ_RESULTS_H
+#define OVQ_RESULTS_H
+
+#include <hdf5.h>
+#include <mpi.h>
+#include <stdint.h>
+
+#include "ovq/cohort.h"
+#include "ovq/error.h"
+
+#define OVQ_RESULTS_FORMAT "oncovq-results"
+#define OVQ_RESULTS_FORMAT_VERSION 1
+
+typedef struct OvqResults {
+  hid_t file;
+  char *tmp, *path;
+  MPI_Comm comm;
+} OvqResults;
+
+/* Collective. Starts a new results file (temporary name); OVQ_ERR everywhere if unwritable. */
+OvqStatus ovq_results_create(OvqResults *r, const char *path, const char *config_text,
+                             MPI_Comm comm);
+
+/* Collective. /samples from the cohort's row blocks. */
+void ovq_results_write_samples(OvqResults *r, const OvqCohort *c);
+
+/* Collective. A distributed [n_total][n_cols] dataset (n_cols 0: [n_total]) from each rank's rows;
+ * intermediate groups are created. type: H5T_NATIVE_FLOAT, H5T_NATIVE_INT32, ... */
+void ovq_results_write_rows(OvqResults *r, const char *name, hid_t type, const void *x,
+                            int64_t n_total, int64_t n_cols, int64_t row_start, int64_t n_local);
+
+/* Collective. A replicated 1-D dataset [n] (rank 0's data) or 2-D [n][n_cols]. */
+void ovq_results_write_array(OvqResults *r, const char *name, hid_t type, const void *x, int64_t n,
+                             int64_t n_cols);
+
+/* Collective. Replicated strings as a fixed-length string dataset. */
+void ovq_results_write_strings(OvqResults *r, const char *name, const OvqStrings *s);
+
+/* Collective. A float64 or string attribute on the object `obj` (a group path). */
+void ovq_results_write_attr_double(OvqResults *r, const char *obj, const char *name, double v);
+
+/* Collective. Finishes the file and renames it into place. */
+OvqStatus ovq_results_commit(OvqResults *r);
+
+/* Collective. Abandons the file (removes the temporary). */
+void ovq_results_discard(OvqResults *r);
+
+#endif

@@ -1,0 +1,83 @@
+/* Data-parallel training of an OvqModel over MPI ranks (DESIGN.md, "Parallel layout").
+ *
+ * Every rank holds the whole model and optimiser state and its row block of the data. Each epoch
+ * the global sample order is a permutation drawn from the counter RNG keyed by (seed, epoch); a
+ * step takes the next `batch` samples of that order, each rank computes the gradient of the
+ * samples it holds, and ONE in-place MPI_Allreduce of the flat gradient slab (with the loss terms,
+ * code counts and EMA sums appended) gives every rank the same update, so the replicas never
+ * drift. Dead codes are restarted from the encoder outputs of samples chosen by global index.
+ *
+ * Checkpoints (HDF5, written by rank 0 under a temporary name and renamed) hold everything a
+ * resumed run needs to end bit-identical to an uninterrupted one: parameters, Adam moments, EMA
+ * state, the position (epoch, step) and the history so far. SIGTERM and SIGUSR1 (what SLURM sends
+ * before a time limit) make every rank stop at the same step and write a checkpoint.
+ * A non-finite loss or gradient stops training with a message naming the epoch and the term; the
+ * last checkpoint is kept. */
+#ifndef OVQ_TRAINER_H
+#define OVQ_TRAINER_H
+
+#include <mpi.h>
+#include <stdint.h>
+
+#include "ovq/adam.h"
+#include "ovq/config.h"
+#include "ovq/error.h"
+#include "ovq/matrix.h"
+#include "ovq/model.h"
+
+typedef struct OvqTrainConfig {
+  int64_t epochs;
+  int64_t batch; /* global minibatch */
+  uint64_t seed;
+  OvqAdamConfig adam; /* total_steps is filled in by the trainer when the schedule is cosine */
+  int cosine;         /* warm-up + cosine schedule over the whole run */
+  /* VQ-VAE */
+  double ema_decay, ema_eps;   /* EMA codebook (model spec.ema) */
+  double dead_code_threshold;  /* restart codes used by fewer samples in an epoch (0 = off) */
+  /* Checkpoints */
+  const char *checkpoint;      /* path ("" = none) */
+  int64_t checkpoint_every;    /* epochs (0 = only at the end and on signals) */
+  int resume;                  /* continue from the checkpoint */
+  int64_t check_replicas_every; /* steps between parameter-hash comparisons (0 = off) */
+} OvqTrainConfig;
+
+/* Per-epoch history (rank 0 and every other rank hold the same values). */
+typedef struct OvqHistory {
+  int64_t n; /* epochs recorded */
+  double *loss, *recon, *codebook, *commitment, *kl, *perplexity, *seconds;
+  int64_t *used_codes;
+} OvqHistory;
+
+/* Outcome of ovq_train besides success. */
+typedef enum { OVQ_TRAIN_DONE = 0, OVQ_TRAIN_INTERRUPTED = 1 } OvqTrainOutcome;
+
+/* Collective on comm. Trains m (parameters already initialised identically on every rank, or
+ * restored from the checkpoint when cfg->resume) on data (rank r's row block; n_cols = F).
+ * data_var is the variance of the whole data (the reconstruction normaliser). Fills *hist (free
+ * with ovq_history_free) and *outcome. Returns OVQ_ERR everywhere with a message on divergence
+ * (non-finite loss or gradient), an unreadable or mismatched checkpoint, or an unwritable
+ * checkpoint path. */
+OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *data,
+                    double data_var, MPI_Comm comm, OvqHistory *hist, OvqTrainOutcome *outcome);
+
+void ovq_history_free(OvqHistory *h);
+
+/* Local. The model of the [model] settings for n_in input features; OVQ_ERR with a message
+ * naming the setting when they do not make a model (e.g. model.groups not dividing latent). */
+OvqStatus ovq_model_spec_from_config(const OvqConfig *c, int64_t n_in, OvqModelSpec *s);
+
+/* Local. The [train] settings as a trainer configuration (checkpoint points into c). */
+void ovq_train_config_from_config(const OvqConfig *c, OvqTrainConfig *t);
+
+/* Gradient-slab slots the trainer appends to the model's gradients (pass to ovq_model_create). */
+int64_t ovq_train_grad_extra(const OvqModelSpec *s);
+
+/* Collective on comm. The variance of all values of a distributed matrix (the paper's
+ * train_variance = np.var(x_train)). */
+double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm);
+
+/* Local. Latent features of every local row: out [n_local][D] and, for the VQ-VAE,
+ * zq [n_local][D] and codes [n_local][G] (either may be NULL). Rows are encoded in batches. */
+void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes);
+
+#endif

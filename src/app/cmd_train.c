@@ -1,0 +1,222 @@
+/* oncovq train: train one model (vqvae, ae or vae) on a cohort and write a results file. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "ovq/cohort.h"
+#include "ovq/progress.h"
+#include "ovq/results.h"
+#include "ovq/standin.h"
+#include "ovq/trainer.h"
+
+static void help(void) {
+  printf("usage: oncovq train --config FILE [--set section.key=value ...] --out RESULTS.h5\n"
+         "                    [--cohort COHORT.h5] [--cancer TYPE] [--model vqvae|ae|vae]\n"
+         "                    [--epochs N] [--resume]\n\n"
+         "Trains a VQ-VAE (or the AE / VAE baselines) data-parallel over the MPI ranks on the\n"
+         "cohort's standardised mRNA + miRNA expression and writes the weights, the per-epoch\n"
+         "history and every sample's latent features to RESULTS.h5.\n\n"
+         "options:\n"
+         "  --cohort FILE   cohort file (data.cohort)\n"
+         "  --cancer TYPE   one cancer type of a pan-cancer cohort (data.cancer)\n"
+         "  --model TYPE    vqvae, ae or vae (model.type)\n"
+         "  --epochs N      training epochs (train.epochs)\n"
+         "  --resume        continue from the checkpoint (train.checkpoint, default\n"
+         "                  RESULTS.h5.ckpt) after an interruption\n"
+         "  --config FILE   INI config; --set section.key=value overrides one setting\n\n"
+         "Checkpoints are written every train.checkpoint_every epochs and when the job gets\n"
+         "SIGTERM or SIGUSR1 (as SLURM sends before a time limit); the run then exits with\n"
+         "status 3 and --resume continues it, ending bit-identical to an uninterrupted run.\n");
+}
+
+enum { EXIT_INTERRUPTED = 3 };
+
+static void concat_ids(const OvqCohort *c, OvqStrings *ids) {
+  int w = c->mrna_ids.width > c->mirna_ids.width ? c->mrna_ids.width : c->mirna_ids.width;
+  ovq_strings_alloc(ids, c->n_mrna + c->n_mirna, w);
+  for (int64_t j = 0; j < c->n_mrna; j++) ovq_strings_set(ids, j, ovq_strings_at(&c->mrna_ids, j));
+  for (int64_t j = 0; j < c->n_mirna; j++)
+    ovq_strings_set(ids, c->n_mrna + j, ovq_strings_at(&c->mirna_ids, j));
+}
+
+static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
+                        const OvqMatrix *x, const float *latent, const float *zq,
+                        const int32_t *codes, double data_var, const char *type) {
+  char name[128];
+  const int64_t D = m->spec.latent;
+  snprintf(name, sizeof name, "/models/%s/params", type);
+  ovq_results_write_array(r, name, H5T_NATIVE_FLOAT, m->params, m->n_params, 0);
+  if (m->codebook >= 0) {
+    int64_t d = D / m->spec.groups;
+    snprintf(name, sizeof name, "/models/%s/codebook", type);
+    ovq_results_write_array(r, name, H5T_NATIVE_FLOAT, m->params + m->codebook,
+                            m->spec.groups * m->spec.codebook_size, d);
+  }
+  const struct {
+    const char *n;
+    const double *v;
+  } series[] = {{"loss", h->loss},   {"recon", h->recon},           {"codebook", h->codebook},
+                {"commitment", h->commitment}, {"kl", h->kl}, {"perplexity", h->perplexity},
+                {"seconds", h->seconds}};
+  for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
+    snprintf(name, sizeof name, "/models/%s/history/%s", type, series[i].n);
+    ovq_results_write_array(r, name, H5T_NATIVE_DOUBLE, series[i].v, h->n, 0);
+  }
+  snprintf(name, sizeof name, "/models/%s/history/used_codes", type);
+  ovq_results_write_array(r, name, H5T_NATIVE_INT64, h->used_codes, h->n, 0);
+  snprintf(name, sizeof name, "/models/%s/latent", type);
+  ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, latent, x->n_total, D, x->row_start,
+                         x->n_local);
+  if (zq) {
+    snprintf(name, sizeof name, "/models/%s/z_q", type);
+    ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, zq, x->n_total, D, x->row_start, x->n_local);
+    snprintf(name, sizeof name, "/models/%s/codes", type);
+    ovq_results_write_rows(r, name, H5T_NATIVE_INT32, codes, x->n_total, m->spec.groups,
+                           x->row_start, x->n_local);
+  }
+  snprintf(name, sizeof name, "/models/%s", type);
+  ovq_results_write_attr_double(r, name, "data_var", data_var);
+}
+
+int cmd_train(int argc, char **argv, MPI_Comm comm) {
+  static const char *kFlags[][2] = {{"--cohort", "data.cohort"},
+                                    {"--cancer", "data.cancer"},
+                                    {"--model", "model.type"},
+                                    {"--epochs", "train.epochs"}};
+  CliCommon cc = {0};
+  const char *out = NULL;
+  int resume = 0, rc = CLI_OK;
+  for (int i = 1; i < argc && rc == CLI_OK; i++) {
+    int took = cli_common_take(&cc, argc, argv, &i);
+    if (took < 0) rc = CLI_USAGE;
+    if (took) continue;
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      if (ovq_log_rank() == 0) help();
+      cli_common_free(&cc);
+      return CLI_OK;
+    }
+    int matched = 0;
+    for (size_t f = 0; f < sizeof kFlags / sizeof kFlags[0] && !matched; f++) {
+      if (strcmp(argv[i], kFlags[f][0]) != 0) continue;
+      matched = 1;
+      if (i + 1 >= argc) {
+        cli_usage_error("train", "%s needs a value", argv[i]);
+        rc = CLI_USAGE;
+      } else {
+        cli_common_add(&cc, kFlags[f][1], argv[++i]);
+      }
+    }
+    if (matched) continue;
+    if (!strcmp(argv[i], "--resume")) {
+      resume = 1;
+    } else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) {
+      if (i + 1 >= argc) {
+        cli_usage_error("train", "--out needs a file name");
+        rc = CLI_USAGE;
+      } else {
+        out = argv[++i];
+      }
+    } else {
+      cli_usage_error("train", "unknown option '%s'", argv[i]);
+      rc = CLI_USAGE;
+    }
+  }
+  if (rc == CLI_OK && !out) {
+    cli_usage_error("train", "--out RESULTS.h5 is required");
+    rc = CLI_USAGE;
+  }
+  OvqConfig cfg;
+  if (rc == CLI_OK) rc = cli_resolve(&cc, comm, &cfg);
+  cli_common_free(&cc);
+  if (rc != CLI_OK) return rc;
+  if (!cfg.data.cohort[0]) {
+    ovq_error("data.cohort is not set: give --cohort FILE or --set data.cohort=FILE");
+    return cli_fail();
+  }
+  if (!cfg.train.checkpoint[0]) snprintf(cfg.train.checkpoint, sizeof cfg.train.checkpoint, "%s.ckpt", out);
+  char *ov = ovq_config_overrides(&cfg);
+  ovq_log(OVQ_LOG_INFO, "config: %s", ov);
+  free(ov);
+
+  OvqCohort c;
+  if (ovq_cohort_read(cfg.data.cohort, cfg.data.cancer, comm, &c) != OVQ_OK) return cli_fail();
+  OvqMatrix x;
+  OvqStandinTransform tr;
+  ovq_standin_fit_apply(&c, comm, &x, &tr);
+  double var = ovq_matrix_variance(&x, comm);
+  int size;
+  MPI_Comm_size(comm, &size);
+  ovq_log(OVQ_LOG_INFO, "data: %lld samples%s%s x %lld features (%lld genes + %lld miRNAs), "
+          "variance %.4f, %d rank%s", (long long)x.n_total, cfg.data.cancer[0] ? " of " : "",
+          cfg.data.cancer, (long long)x.n_cols, (long long)c.n_mrna, (long long)c.n_mirna, var,
+          size, size == 1 ? "" : "s");
+
+  OvqModelSpec spec;
+  OvqModel m;
+  memset(&m, 0, sizeof m);
+  OvqTrainConfig tc;
+  char msg[256];
+  rc = CLI_OK;
+  if (ovq_model_spec_from_config(&cfg, x.n_cols, &spec) != OVQ_OK) rc = cli_fail();
+  int64_t max_batch = cfg.train.batch < x.n_total ? cfg.train.batch : x.n_total;
+  if (rc == CLI_OK && ovq_model_create(&m, &spec, max_batch, ovq_train_grad_extra(&spec), msg,
+                                       (int)sizeof msg) != 0) {
+    ovq_error("%s", msg);
+    rc = cli_fail();
+  }
+  OvqHistory hist;
+  memset(&hist, 0, sizeof hist);
+  OvqTrainOutcome outcome = OVQ_TRAIN_DONE;
+  if (rc == CLI_OK) {
+    ovq_model_init_params(&m, (uint64_t)cfg.train.seed);
+    ovq_log(OVQ_LOG_INFO, "model: %s, %lld parameters", cfg.model.type, (long long)m.n_params);
+    ovq_train_config_from_config(&cfg, &tc);
+    tc.resume = resume;
+    double t0 = ovq_time();
+    if (ovq_train(&m, &tc, &x, var, comm, &hist, &outcome) != OVQ_OK) rc = cli_fail();
+    else
+      ovq_log(OVQ_LOG_INFO, "trained %lld epochs in %.1f s", (long long)hist.n,
+              ovq_time_max(ovq_time() - t0, comm));
+    if (rc == CLI_OK && outcome == OVQ_TRAIN_INTERRUPTED) {
+      ovq_log(OVQ_LOG_WARN, "interrupted; continue with the same command and --resume");
+      rc = EXIT_INTERRUPTED;
+    }
+  }
+  if (rc == CLI_OK) {
+    const int64_t D = spec.latent, G = spec.type == OVQ_MODEL_VQVAE ? spec.groups : 1;
+    int vq = spec.type == OVQ_MODEL_VQVAE;
+    float *latent = OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1));
+    float *zq = vq ? OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1)) : NULL;
+    int32_t *codes = vq ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(x.n_local * G + 1)) : NULL;
+    ovq_model_embed(&m, &x, latent, zq, codes);
+    char *ini = ovq_config_to_ini(&cfg);
+    OvqResults r;
+    if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) {
+      rc = cli_fail();
+    } else {
+      ovq_results_write_samples(&r, &c);
+      OvqStrings ids;
+      concat_ids(&c, &ids);
+      ovq_results_write_strings(&r, "/prep/features", &ids);
+      ovq_strings_free(&ids);
+      ovq_results_write_array(&r, "/prep/mean", H5T_NATIVE_DOUBLE, tr.mean, tr.n_features, 0);
+      ovq_results_write_array(&r, "/prep/scale", H5T_NATIVE_DOUBLE, tr.scale, tr.n_features, 0);
+      write_model(&r, &m, &hist, &x, latent, zq, codes, var, cfg.model.type);
+      if (ovq_results_commit(&r) != OVQ_OK)
+        rc = cli_fail();
+      else
+        ovq_log(OVQ_LOG_INFO, "wrote %s", out);
+    }
+    free(ini);
+    free(latent);
+    free(zq);
+    free(codes);
+  }
+  ovq_history_free(&hist);
+  ovq_model_destroy(&m);
+  ovq_standin_free(&tr);
+  ovq_matrix_free(&x);
+  ovq_cohort_destroy(&c);
+  return rc;
+}

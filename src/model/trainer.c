@@ -1,0 +1,527 @@
+/* Data-parallel trainer (see include/ovq/trainer.h). */
+#include "ovq/trainer.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "checkpoint.h"
+#include "ovq/partition.h"
+#include "ovq/progress.h"
+#include "ovq/rng.h"
+
+/* Statistics appended to the gradient slab, in the same allreduce: the loss terms, the stop flag
+ * (a signal seen by any rank), then the code counts [G][K] and, with EMA, the sums of the
+ * encoder outputs assigned to each code [G][K][D/G]. */
+enum { X_RECON, X_CODEBOOK, X_COMMIT, X_KL, X_STOP, N_FIXED };
+enum { ACC_RECON, ACC_CODEBOOK, ACC_COMMIT, ACC_KL, N_ACC };
+
+static volatile sig_atomic_t g_signal = 0;
+static void on_signal(int sig) { g_signal = sig; }
+
+typedef struct Trainer {
+  OvqModel *m;
+  const OvqTrainConfig *cfg;
+  OvqAdamConfig adam;
+  const OvqMatrix *data;
+  MPI_Comm comm;
+  double data_var;
+  int64_t N, F, B, D, G, K, d, steps_per_epoch;
+  int is_vq, is_vae, ema;
+  int64_t n_adam;        /* parameters moved by Adam: all but an EMA codebook */
+  float *adam_m, *adam_v; /* [n_adam] */
+  double *ema_n;         /* [G][K] EMA cluster sizes */
+  float *ema_m;          /* [G][K][d] EMA sums */
+  double *usage;         /* [G][K] samples assigned to each code this epoch */
+  double acc[N_ACC];     /* loss terms of this epoch, summed as term * batch size */
+  int64_t pos[4];        /* epoch, step within epoch, Adam step t, epochs in history */
+  int64_t *perm;         /* [N] this epoch's order */
+  float *xb;             /* [B][F] local samples of the current batch */
+  int64_t *xb_global;    /* [B] their global indices */
+  OvqHistory *hist;
+} Trainer;
+
+enum { P_EPOCH, P_STEP, P_T, P_HIST };
+
+int64_t ovq_train_grad_extra(const OvqModelSpec *s) {
+  int vq = s->type == OVQ_MODEL_VQVAE;
+  return N_FIXED + (vq ? (int64_t)s->groups * s->codebook_size : 0) +
+         (vq && s->ema ? s->codebook_size * s->latent : 0);
+}
+
+/* ---- epoch order ------------------------------------------------------------------------------ */
+
+static void epoch_order(Trainer *t, int64_t epoch) {
+  for (int64_t i = 0; i < t->N; i++) t->perm[i] = i;
+  OvqRng r;
+  ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_EPOCH_ORDER, (uint64_t)epoch);
+  for (int64_t i = t->N - 1; i > 0; i--) {
+    int64_t j = (int64_t)ovq_rng_below(&r, (uint64_t)(i + 1));
+    int64_t tmp = t->perm[i];
+    t->perm[i] = t->perm[j];
+    t->perm[j] = tmp;
+  }
+}
+
+/* ---- checkpoints ------------------------------------------------------------------------------ */
+
+static void fingerprint(const Trainer *t, char *buf, size_t n) {
+  const OvqModelSpec *s = &t->m->spec;
+  const OvqTrainConfig *c = t->cfg;
+  snprintf(buf, n,
+           "type=%d F=%lld hidden=%lld,%lld,%lld,%lld/%d res=%d:%lld latent=%lld act=%d K=%lld "
+           "G=%d beta=%.17g ema=%d kl=%.17g | N=%lld batch=%lld seed=%llu epochs=%lld lr=%.17g "
+           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g",
+           (int)s->type, (long long)s->n_in, (long long)s->hidden[0], (long long)s->hidden[1],
+           (long long)s->hidden[2], (long long)s->hidden[3], s->n_hidden, s->n_res,
+           (long long)s->res_width, (long long)s->latent, (int)s->activation,
+           (long long)s->codebook_size, s->groups, s->beta, s->ema, s->kl_weight, (long long)t->N,
+           (long long)t->B, (unsigned long long)c->seed, (long long)c->epochs, c->adam.lr,
+           c->adam.weight_decay, c->adam.clip_norm, (long long)c->adam.warmup_steps, c->cosine,
+           c->ema_decay, c->dead_code_threshold);
+}
+
+static int ckpt_arrays(Trainer *t, CkptArray *a) {
+  OvqHistory *h = t->hist;
+  int64_t E = t->cfg->epochs, GK = t->G * t->K;
+  int n = 0;
+  a[n++] = (CkptArray){"params", CKPT_FLOAT, t->m->n_params, t->m->params};
+  a[n++] = (CkptArray){"adam_m", CKPT_FLOAT, t->n_adam, t->adam_m};
+  a[n++] = (CkptArray){"adam_v", CKPT_FLOAT, t->n_adam, t->adam_v};
+  a[n++] = (CkptArray){"position", CKPT_INT64, 4, t->pos};
+  a[n++] = (CkptArray){"epoch_sums", CKPT_DOUBLE, N_ACC, t->acc};
+  if (t->is_vq) a[n++] = (CkptArray){"usage", CKPT_DOUBLE, GK, t->usage};
+  if (t->ema) {
+    a[n++] = (CkptArray){"ema_n", CKPT_DOUBLE, GK, t->ema_n};
+    a[n++] = (CkptArray){"ema_m", CKPT_FLOAT, t->K * t->D, t->ema_m};
+  }
+  a[n++] = (CkptArray){"history_loss", CKPT_DOUBLE, E, h->loss};
+  a[n++] = (CkptArray){"history_recon", CKPT_DOUBLE, E, h->recon};
+  a[n++] = (CkptArray){"history_codebook", CKPT_DOUBLE, E, h->codebook};
+  a[n++] = (CkptArray){"history_commitment", CKPT_DOUBLE, E, h->commitment};
+  a[n++] = (CkptArray){"history_kl", CKPT_DOUBLE, E, h->kl};
+  a[n++] = (CkptArray){"history_perplexity", CKPT_DOUBLE, E, h->perplexity};
+  a[n++] = (CkptArray){"history_seconds", CKPT_DOUBLE, E, h->seconds};
+  a[n++] = (CkptArray){"history_used_codes", CKPT_INT64, E, h->used_codes};
+  return n;
+}
+
+static OvqStatus save(Trainer *t) {
+  if (!t->cfg->checkpoint || !t->cfg->checkpoint[0]) return OVQ_OK;
+  CkptArray a[24];
+  char fp[1024];
+  fingerprint(t, fp, sizeof fp);
+  t->pos[P_HIST] = t->hist->n;
+  double t0 = ovq_time();
+  OvqStatus st = ovq_ckpt_write(t->cfg->checkpoint, fp, a, ckpt_arrays(t, a), t->comm);
+  if (st == OVQ_OK)
+    ovq_log(OVQ_LOG_DEBUG, "checkpoint %s written at epoch %lld step %lld (%.2f s)",
+            t->cfg->checkpoint, (long long)t->pos[P_EPOCH], (long long)t->pos[P_STEP],
+            ovq_time() - t0);
+  return st;
+}
+
+static OvqStatus restore(Trainer *t) {
+  CkptArray a[24];
+  char fp[1024];
+  fingerprint(t, fp, sizeof fp);
+  OvqStatus st = ovq_ckpt_read(t->cfg->checkpoint, fp, a, ckpt_arrays(t, a), t->comm);
+  if (st == OVQ_OK) {
+    t->hist->n = t->pos[P_HIST];
+    ovq_log(OVQ_LOG_INFO, "resuming from %s at epoch %lld, step %lld", t->cfg->checkpoint,
+            (long long)t->pos[P_EPOCH] + 1, (long long)t->pos[P_STEP]);
+  }
+  return st;
+}
+
+/* ---- one step --------------------------------------------------------------------------------- */
+
+/* Gathers this rank's samples of global batch [b0, b0 + bsz) of the epoch order into xb. */
+static int64_t gather_batch(Trainer *t, int64_t b0, int64_t bsz) {
+  const OvqMatrix *x = t->data;
+  int64_t nb = 0;
+  for (int64_t k = b0; k < b0 + bsz; k++) {
+    int64_t g = t->perm[k];
+    if (g < x->row_start || g >= x->row_start + x->n_local) continue;
+    memcpy(t->xb + nb * t->F, x->x + (g - x->row_start) * t->F, sizeof(float) * (size_t)t->F);
+    t->xb_global[nb++] = g;
+  }
+  return nb;
+}
+
+/* VAE noise for each local sample of the batch, keyed by (Adam step, global sample). */
+static void draw_noise(Trainer *t, int64_t nb, float *eps) {
+  for (int64_t b = 0; b < nb; b++) {
+    OvqRng r;
+    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_VAE_NOISE,
+                 (uint64_t)(t->pos[P_T] * t->N + t->xb_global[b]));
+    for (int64_t j = 0; j < t->D; j++) eps[b * t->D + j] = (float)ovq_rng_normal(&r);
+  }
+}
+
+/* Adds the code counts (and EMA sums) of the local batch into the extras. */
+static void code_stats(Trainer *t, int64_t nb, float *extra) {
+  const float *ze = t->m->enc.ops[t->m->enc.n_ops - 1].act;
+  float *counts = extra + N_FIXED, *sums = counts + t->G * t->K;
+  for (int64_t b = 0; b < nb; b++)
+    for (int64_t g = 0; g < t->G; g++) {
+      int64_t k = t->m->codes[b * t->G + g];
+      counts[g * t->K + k] += 1.0f;
+      if (t->ema)
+        for (int64_t j = 0; j < t->d; j++)
+          sums[(g * t->K + k) * t->d + j] += ze[b * t->D + g * t->d + j];
+    }
+}
+
+/* EMA codebook update (van den Oord et al. 2017, appendix; Laplace-smoothed cluster sizes). */
+static void ema_update(Trainer *t, const float *extra) {
+  const float *counts = extra + N_FIXED, *sums = counts + t->G * t->K;
+  const double gamma = t->cfg->ema_decay, eps = t->cfg->ema_eps;
+  float *E = t->m->params + t->m->codebook;
+  for (int64_t g = 0; g < t->G; g++) {
+    double n = 0.0;
+    for (int64_t k = 0; k < t->K; k++) {
+      int64_t gk = g * t->K + k;
+      t->ema_n[gk] = gamma * t->ema_n[gk] + (1.0 - gamma) * counts[gk];
+      n += t->ema_n[gk];
+      for (int64_t j = 0; j < t->d; j++) {
+        float *mm = &t->ema_m[gk * t->d + j];
+        *mm = (float)(gamma * *mm + (1.0 - gamma) * sums[gk * t->d + j]);
+      }
+    }
+    for (int64_t k = 0; k < t->K; k++) {
+      int64_t gk = g * t->K + k;
+      double size = (t->ema_n[gk] + eps) / (n + (double)t->K * eps) * n;
+      for (int64_t j = 0; j < t->d; j++) E[gk * t->d + j] = (float)(t->ema_m[gk * t->d + j] / size);
+    }
+  }
+}
+
+static const char *first_nonfinite(const float *extra, double gnorm) {
+  if (!isfinite(extra[X_RECON])) return "reconstruction loss";
+  if (!isfinite(extra[X_CODEBOOK])) return "codebook loss";
+  if (!isfinite(extra[X_COMMIT])) return "commitment loss";
+  if (!isfinite(extra[X_KL])) return "KL term";
+  if (!isfinite(gnorm)) return "gradient";
+  return NULL;
+}
+
+/* One optimisation step. Returns OVQ_ERR (agreed: every rank sees the same reduced values) on a
+ * non-finite loss or gradient; sets *stop when any rank caught a signal. */
+static OvqStatus step(Trainer *t, int *stop) {
+  OvqModel *m = t->m;
+  const int64_t P = m->n_params, b0 = t->pos[P_STEP] * t->B;
+  const int64_t bsz = t->N - b0 < t->B ? t->N - b0 : t->B;
+  int64_t nb = gather_batch(t, b0, bsz);
+  memset(m->grads, 0, sizeof(float) * (size_t)(P + m->grad_extra));
+  float *extra = m->grads + P;
+  if (nb > 0) {
+    OvqLoss loss;
+    float *eps = NULL;
+    if (t->is_vae) {
+      eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
+      draw_noise(t, nb, eps);
+    }
+    ovq_model_forward(m, t->xb, nb, bsz, t->data_var, eps, &loss);
+    ovq_model_backward(m, t->xb, nb, bsz, t->data_var);
+    extra[X_RECON] = (float)loss.recon;
+    extra[X_CODEBOOK] = (float)loss.codebook;
+    extra[X_COMMIT] = (float)loss.commitment;
+    extra[X_KL] = (float)loss.kl;
+    if (t->is_vq) code_stats(t, nb, extra);
+  }
+  extra[X_STOP] = g_signal ? 1.0f : 0.0f;
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, m->grads, OVQ_INT(P + m->grad_extra, "gradient slab"),
+                              MPI_FLOAT, MPI_SUM, t->comm));
+  double gnorm = ovq_grad_norm(m->grads, t->n_adam);
+  const char *bad = first_nonfinite(extra, gnorm);
+  if (bad)
+    return ovq_error("training diverged: non-finite %s at epoch %lld, step %lld; the last "
+                     "checkpoint (if any) is kept. Try a smaller train.lr or train.clip_norm",
+                     bad, (long long)t->pos[P_EPOCH] + 1, (long long)t->pos[P_STEP] + 1);
+  t->pos[P_T]++;
+  ovq_adam_step(&t->adam, t->pos[P_T], m->params, m->grads, t->adam_m, t->adam_v, t->n_adam, gnorm);
+  if (t->ema) ema_update(t, extra);
+  if (t->is_vq)
+    for (int64_t k = 0; k < t->G * t->K; k++) t->usage[k] += extra[N_FIXED + k];
+  t->acc[ACC_RECON] += extra[X_RECON] * (double)bsz;
+  t->acc[ACC_CODEBOOK] += extra[X_CODEBOOK] * (double)bsz;
+  t->acc[ACC_COMMIT] += extra[X_COMMIT] * (double)bsz;
+  t->acc[ACC_KL] += extra[X_KL] * (double)bsz;
+  *stop = extra[X_STOP] > 0.0f;
+  return OVQ_OK;
+}
+
+/* Aborts if the replicas' parameters differ (a bug: every rank applies the same update). */
+static void check_replicas(const Trainer *t) {
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *p = (const unsigned char *)t->m->params;
+  for (size_t k = 0; k < (size_t)t->m->n_params * sizeof(float); k++) h = (h ^ p[k]) * 1099511628211ull;
+  uint64_t lo = h, hi = h;
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &lo, 1, MPI_UINT64_T, MPI_MIN, t->comm));
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &hi, 1, MPI_UINT64_T, MPI_MAX, t->comm));
+  if (lo != hi)
+    OVQ_ABORT("model replicas diverged at step %lld (parameter hashes differ)",
+              (long long)t->pos[P_T]);
+}
+
+/* ---- epoch end -------------------------------------------------------------------------------- */
+
+/* Replaces codes used by fewer than the threshold of samples this epoch with the encoder output of
+ * a sample chosen by global index (so the choice does not depend on the rank layout); its owner
+ * encodes it and one allreduce of the new vectors (zero elsewhere, so the sum is exact) gives them
+ * to every rank. Returns the number of codes restarted. */
+static int64_t restart_dead_codes(Trainer *t) {
+  const int64_t GK = t->G * t->K;
+  int64_t n_dead = 0;
+  for (int64_t gk = 0; gk < GK; gk++) n_dead += t->usage[gk] < t->cfg->dead_code_threshold;
+  if (n_dead == 0) return 0;
+  float *vec = OVQ_CALLOC((size_t)(n_dead * t->d), sizeof(float));
+  float *z = OVQ_MALLOC(sizeof(float) * (size_t)t->D);
+  const OvqMatrix *x = t->data;
+  int64_t i = 0;
+  for (int64_t gk = 0; gk < GK; gk++) {
+    if (!(t->usage[gk] < t->cfg->dead_code_threshold)) continue;
+    OvqRng r;
+    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, (uint64_t)(t->pos[P_EPOCH] * GK + gk));
+    int64_t s = (int64_t)ovq_rng_below(&r, (uint64_t)t->N);
+    if (s >= x->row_start && s < x->row_start + x->n_local) {
+      ovq_model_encode(t->m, x->x + (s - x->row_start) * t->F, 1, z, NULL, NULL);
+      memcpy(vec + i * t->d, z + (gk / t->K) * t->d, sizeof(float) * (size_t)t->d);
+    }
+    i++;
+  }
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, vec, OVQ_INT(n_dead * t->d, "dead codes"), MPI_FLOAT,
+                              MPI_SUM, t->comm));
+  float *E = t->m->params + t->m->codebook;
+  i = 0;
+  for (int64_t gk = 0; gk < GK; gk++) {
+    if (!(t->usage[gk] < t->cfg->dead_code_threshold)) continue;
+    memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
+    if (t->ema) {
+      t->ema_n[gk] = 1.0;
+      memcpy(t->ema_m + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
+    } else {
+      /* Forget the optimiser's memory of the old vector. */
+      int64_t off = t->m->codebook + gk * t->d;
+      memset(t->adam_m + off, 0, sizeof(float) * (size_t)t->d);
+      memset(t->adam_v + off, 0, sizeof(float) * (size_t)t->d);
+    }
+    i++;
+  }
+  free(vec);
+  free(z);
+  return n_dead;
+}
+
+static void end_epoch(Trainer *t, double seconds, double samples_per_s, double eta) {
+  OvqHistory *h = t->hist;
+  int64_t e = h->n++;
+  double N = (double)t->N;
+  h->recon[e] = t->acc[ACC_RECON] / N;
+  h->codebook[e] = t->acc[ACC_CODEBOOK] / N;
+  h->commitment[e] = t->acc[ACC_COMMIT] / N;
+  h->kl[e] = t->acc[ACC_KL] / N;
+  h->loss[e] = h->recon[e] + h->codebook[e] + h->commitment[e] + h->kl[e];
+  h->seconds[e] = seconds;
+  h->perplexity[e] = 0.0;
+  h->used_codes[e] = 0;
+  if (t->is_vq) {
+    /* Perplexity over the whole epoch's assignments, averaged over the groups. */
+    for (int64_t g = 0; g < t->G; g++) {
+      double ent = 0.0;
+      for (int64_t k = 0; k < t->K; k++) {
+        double p = t->usage[g * t->K + k] / N;
+        if (p > 0) ent -= p * log(p);
+        h->used_codes[e] += t->usage[g * t->K + k] > 0;
+      }
+      h->perplexity[e] += exp(ent) / (double)t->G;
+    }
+  }
+  char etas[32];
+  snprintf(etas, sizeof etas, eta >= 60 ? "%.1f min" : "%.0f s", eta >= 60 ? eta / 60 : eta);
+  if (t->is_vq)
+    ovq_log(OVQ_LOG_INFO,
+            "epoch %lld/%lld  loss %.5f  recon %.5f  codebook %.5f  commit %.5f  perplexity %.1f  "
+            "used codes %lld/%lld  %.0f samples/s  ETA %s",
+            (long long)e + 1, (long long)t->cfg->epochs, h->loss[e], h->recon[e], h->codebook[e],
+            h->commitment[e], h->perplexity[e], (long long)h->used_codes[e],
+            (long long)(t->G * t->K), samples_per_s, etas);
+  else if (t->is_vae)
+    ovq_log(OVQ_LOG_INFO, "epoch %lld/%lld  loss %.5f  recon %.5f  kl %.5f  %.0f samples/s  ETA %s",
+            (long long)e + 1, (long long)t->cfg->epochs, h->loss[e], h->recon[e], h->kl[e],
+            samples_per_s, etas);
+  else
+    ovq_log(OVQ_LOG_INFO, "epoch %lld/%lld  loss %.5f  %.0f samples/s  ETA %s", (long long)e + 1,
+            (long long)t->cfg->epochs, h->loss[e], samples_per_s, etas);
+  if (t->is_vq && t->cfg->dead_code_threshold > 0) {
+    int64_t n = restart_dead_codes(t);
+    if (n) ovq_log(OVQ_LOG_INFO, "restarted %lld dead codes", (long long)n);
+  }
+  memset(t->acc, 0, sizeof t->acc);
+  if (t->is_vq) memset(t->usage, 0, sizeof(double) * (size_t)(t->G * t->K));
+}
+
+/* ---- the loop --------------------------------------------------------------------------------- */
+
+static void history_alloc(OvqHistory *h, int64_t epochs) {
+  memset(h, 0, sizeof *h);
+  size_t n = (size_t)(epochs > 0 ? epochs : 1);
+  h->loss = OVQ_CALLOC(n, sizeof(double));
+  h->recon = OVQ_CALLOC(n, sizeof(double));
+  h->codebook = OVQ_CALLOC(n, sizeof(double));
+  h->commitment = OVQ_CALLOC(n, sizeof(double));
+  h->kl = OVQ_CALLOC(n, sizeof(double));
+  h->perplexity = OVQ_CALLOC(n, sizeof(double));
+  h->seconds = OVQ_CALLOC(n, sizeof(double));
+  h->used_codes = OVQ_CALLOC(n, sizeof(int64_t));
+}
+
+void ovq_history_free(OvqHistory *h) {
+  if (!h) return;
+  free(h->loss);
+  free(h->recon);
+  free(h->codebook);
+  free(h->commitment);
+  free(h->kl);
+  free(h->perplexity);
+  free(h->seconds);
+  free(h->used_codes);
+  memset(h, 0, sizeof *h);
+}
+
+static void trainer_free(Trainer *t) {
+  free(t->adam_m);
+  free(t->adam_v);
+  free(t->ema_n);
+  free(t->ema_m);
+  free(t->usage);
+  free(t->perm);
+  free(t->xb);
+  free(t->xb_global);
+}
+
+static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
+  const OvqTrainConfig *c = t->cfg;
+  double t_start = ovq_time();
+  int64_t steps_done = 0, samples_done = 0;
+  *outcome = OVQ_TRAIN_DONE;
+  while (t->pos[P_EPOCH] < c->epochs) {
+    double t_epoch = ovq_time();
+    epoch_order(t, t->pos[P_EPOCH]);
+    while (t->pos[P_STEP] < t->steps_per_epoch) {
+      int stop = 0;
+      int64_t bsz = t->N - t->pos[P_STEP] * t->B < t->B ? t->N - t->pos[P_STEP] * t->B : t->B;
+      if (step(t, &stop) != OVQ_OK) return OVQ_ERR;
+      t->pos[P_STEP]++;
+      steps_done++;
+      samples_done += bsz;
+      if (c->check_replicas_every > 0 && t->pos[P_T] % c->check_replicas_every == 0)
+        check_replicas(t);
+      if (stop) {
+        *outcome = OVQ_TRAIN_INTERRUPTED;
+        ovq_log(OVQ_LOG_WARN, "signal received: stopping at epoch %lld, step %lld%s",
+                (long long)t->pos[P_EPOCH] + 1, (long long)t->pos[P_STEP],
+                c->checkpoint && c->checkpoint[0] ? "; writing a checkpoint to resume from"
+                                                  : " (no checkpoint path set)");
+        return save(t);
+      }
+    }
+    double el = ovq_time() - t_start, rate = (double)samples_done / (el > 0 ? el : 1e-9);
+    double left = (double)(c->epochs - t->pos[P_EPOCH] - 1) * (double)t->N / (rate > 0 ? rate : 1);
+    t->pos[P_EPOCH]++;
+    t->pos[P_STEP] = 0;
+    end_epoch(t, ovq_time() - t_epoch, rate, left);
+    int last = t->pos[P_EPOCH] == c->epochs;
+    if (last || (c->checkpoint_every > 0 && t->pos[P_EPOCH] % c->checkpoint_every == 0))
+      if (save(t) != OVQ_OK) return OVQ_ERR;
+  }
+  (void)steps_done;
+  return OVQ_OK;
+}
+
+OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *data,
+                    double data_var, MPI_Comm comm, OvqHistory *hist, OvqTrainOutcome *outcome) {
+  Trainer t;
+  memset(&t, 0, sizeof t);
+  t.m = m;
+  t.cfg = cfg;
+  t.adam = cfg->adam;
+  t.data = data;
+  t.comm = comm;
+  t.data_var = data_var > 0 ? data_var : 1.0;
+  t.N = data->n_total;
+  t.F = data->n_cols;
+  t.B = cfg->batch < t.N ? cfg->batch : t.N;
+  t.D = m->spec.latent;
+  t.is_vq = m->spec.type == OVQ_MODEL_VQVAE;
+  t.is_vae = m->spec.type == OVQ_MODEL_VAE;
+  t.ema = t.is_vq && m->spec.ema;
+  t.G = t.is_vq ? m->spec.groups : 1;
+  t.K = t.is_vq ? m->spec.codebook_size : 0;
+  t.d = t.D / t.G;
+  t.steps_per_epoch = (t.N + t.B - 1) / t.B;
+  if (t.F != m->spec.n_in)
+    OVQ_ABORT("data has %lld features, the model %lld", (long long)t.F, (long long)m->spec.n_in);
+  if (m->grad_extra < ovq_train_grad_extra(&m->spec) || m->max_batch < t.B)
+    OVQ_ABORT("model created with too small buffers for this trainer");
+  if (cfg->cosine) t.adam.total_steps = cfg->epochs * t.steps_per_epoch;
+  t.n_adam = t.ema ? m->codebook : m->n_params;
+  t.adam_m = OVQ_CALLOC((size_t)t.n_adam, sizeof(float));
+  t.adam_v = OVQ_CALLOC((size_t)t.n_adam, sizeof(float));
+  if (t.is_vq) t.usage = OVQ_CALLOC((size_t)(t.G * t.K), sizeof(double));
+  if (t.ema) {
+    /* Start the EMA as if each code had been chosen once at its initial value, so e = m / n
+     * begins at the initial codebook instead of dividing by a near-zero size. */
+    t.ema_n = OVQ_MALLOC(sizeof(double) * (size_t)(t.G * t.K));
+    for (int64_t k = 0; k < t.G * t.K; k++) t.ema_n[k] = 1.0;
+    t.ema_m = OVQ_MALLOC(sizeof(float) * (size_t)(t.K * t.D));
+    memcpy(t.ema_m, m->params + m->codebook, sizeof(float) * (size_t)(t.K * t.D));
+  }
+  t.perm = OVQ_MALLOC(sizeof(int64_t) * (size_t)(t.N > 0 ? t.N : 1));
+  t.xb = OVQ_MALLOC(sizeof(float) * (size_t)(t.B * t.F));
+  t.xb_global = OVQ_MALLOC(sizeof(int64_t) * (size_t)t.B);
+  history_alloc(hist, cfg->epochs);
+  t.hist = hist;
+
+  OvqStatus st = OVQ_OK;
+  if (cfg->resume) {
+    if (!cfg->checkpoint || !cfg->checkpoint[0])
+      st = ovq_error("--resume needs a checkpoint path (train.checkpoint)");
+    else
+      st = restore(&t);
+  }
+  struct sigaction sa, old_term, old_usr1;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = on_signal;
+  sigemptyset(&sa.sa_mask);
+  g_signal = 0;
+  sigaction(SIGTERM, &sa, &old_term);
+  sigaction(SIGUSR1, &sa, &old_usr1);
+  if (st == OVQ_OK) st = run(&t, outcome);
+  sigaction(SIGTERM, &old_term, NULL);
+  sigaction(SIGUSR1, &old_usr1, NULL);
+  trainer_free(&t);
+  return st;
+}
+
+double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm) {
+  double s[2] = {0.0, (double)(x->n_local * x->n_cols)};
+  for (int64_t k = 0; k < x->n_local * x->n_cols; k++) s[0] += x->x[k];
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM, comm));
+  double mean = s[1] > 0 ? s[0] / s[1] : 0.0, ss = 0.0;
+  for (int64_t k = 0; k < x->n_local * x->n_cols; k++) ss += (x->x[k] - mean) * (x->x[k] - mean);
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, comm));
+  return s[1] > 0 ? ss / s[1] : 0.0;
+}
+
+void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes) {
+  const int64_t D = m->spec.latent, G = m->spec.type == OVQ_MODEL_VQVAE ? m->spec.groups : 1;
+  for (int64_t i = 0; i < data->n_local; i += m->max_batch) {
+    int64_t nb = data->n_local - i < m->max_batch ? data->n_local - i : m->max_batch;
+    ovq_model_encode(m, data->x + i * data->n_cols, nb, out + i * D, zq ? zq + i * D : NULL,
+                     codes ? codes + i * G : NULL);
+  }
+}

@@ -1,0 +1,169 @@
+/* Gradient checks of the whole models, in double precision (this test compiles src/nn/layers.c
+ * and src/model/model.c with OVQ_NN_DOUBLE). For the AE and the VAE (with fixed noise) the
+ * analytic gradient of the total loss is compared with central differences for every parameter.
+ * The VQ-VAE's loss is piecewise constant in the encoder through the argmin, so its gradient is
+ * checked against the surrogate the straight-through estimator differentiates:
+ *   L_s = recon(dec(z_e + c)) + |sg(z_e0) - e|^2 / (B D) + beta |z_e - sg(e0)|^2 / (B D)
+ * with c = z_q0 - z_e0 and the codes frozen at the point of evaluation. */
+#include <math.h>
+#include <mpi.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ovq/error.h"
+#include "ovq/model.h"
+#include "ovq/rng.h"
+
+enum { B = 3, GLOBAL_B = 4 };
+static const double kVar = 1.3, kH = 1e-5;
+
+static OvqModelSpec small_spec(OvqModelType type, OvqActivation act) {
+  OvqModelSpec s;
+  memset(&s, 0, sizeof s);
+  s.type = type;
+  s.n_in = 7;
+  s.n_hidden = 2;
+  s.hidden[0] = 6;
+  s.hidden[1] = 5;
+  s.n_res = 1;
+  s.res_width = 3;
+  s.latent = 4;
+  s.activation = act;
+  s.codebook_size = 5;
+  s.groups = 2;
+  s.beta = 0.7;
+  s.kl_weight = 0.9;
+  return s;
+}
+
+static void random_fill(double *x, int64_t n, uint64_t idx, double scale) {
+  OvqRng r;
+  ovq_rng_init(&r, 5, OVQ_STREAM_TEST, idx);
+  for (int64_t i = 0; i < n; i++) x[i] = scale * ovq_rng_normal(&r);
+}
+
+/* Surrogate loss of the VQ-VAE at the current parameters, with c and codes frozen. */
+static double vq_surrogate(OvqModel *m, const double *x, const double *c, const int32_t *codes,
+                           const double *ze0, const double *e0) {
+  const int64_t D = m->spec.latent, G = m->spec.groups, K = m->spec.codebook_size, d = D / G;
+  const int64_t F = m->spec.n_in;
+  ovq_net_forward(m, &m->enc, x, B);
+  const double *ze = m->enc.ops[m->enc.n_ops - 1].act;
+  double z[B * 4], cb = 0, cm = 0;
+  for (int64_t k = 0; k < B * D; k++) z[k] = ze[k] + c[k];
+  const double *E = m->params + m->codebook;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t g = 0; g < G; g++)
+      for (int64_t j = 0; j < d; j++) {
+        int64_t col = g * d + j, code = codes[b * G + g];
+        double e = E[(g * K + code) * d + j], e_frozen = e0[(g * K + code) * d + j];
+        cb += (ze0[b * D + col] - e) * (ze0[b * D + col] - e);
+        cm += (ze[b * D + col] - e_frozen) * (ze[b * D + col] - e_frozen);
+      }
+  ovq_net_forward(m, &m->dec, z, B);
+  const double *xh = m->dec.ops[m->dec.n_ops - 1].act;
+  double rs = 0;
+  for (int64_t k = 0; k < B * F; k++) rs += (xh[k] - x[k]) * (xh[k] - x[k]);
+  double per = 1.0 / ((double)GLOBAL_B * (double)D);
+  return rs / ((double)GLOBAL_B * (double)F * kVar) + (m->spec.ema ? 0 : cb * per) +
+         m->spec.beta * cm * per;
+}
+
+static void check_model(OvqModelType type, OvqActivation act, int ema, const char *name) {
+  OvqModelSpec spec = small_spec(type, act);
+  spec.ema = ema;
+  OvqModel m;
+  char msg[128];
+  CHECK(ovq_model_create(&m, &spec, B, 0, msg, sizeof msg) == 0);
+  ovq_model_init_params(&m, 11);
+  /* Larger weights than the default init, so every path carries a visible gradient. */
+  for (int64_t k = 0; k < m.n_params; k++) m.params[k] *= 3.0;
+  double x[B * 7], eps[B * 4];
+  random_fill(x, B * spec.n_in, 1, 1.0);
+  random_fill(eps, B * spec.latent, 2, 1.0);
+  const double *noise = type == OVQ_MODEL_VAE ? eps : NULL;
+
+  OvqLoss loss;
+  ovq_model_forward(&m, x, B, GLOBAL_B, kVar, noise, &loss);
+  memset(m.grads, 0, sizeof(double) * (size_t)m.n_params);
+  ovq_model_backward(&m, x, B, GLOBAL_B, kVar);
+  double *analytic = malloc(sizeof(double) * (size_t)m.n_params);
+  memcpy(analytic, m.grads, sizeof(double) * (size_t)m.n_params);
+
+  /* Frozen quantities for the VQ surrogate. */
+  const int64_t D = spec.latent, GK = spec.groups * spec.codebook_size;
+  double ze0[B * 4], c[B * 4], e0[64];
+  int32_t codes[B * 2];
+  if (type == OVQ_MODEL_VQVAE) {
+    const double *ze = m.enc.ops[m.enc.n_ops - 1].act;
+    for (int64_t k = 0; k < B * D; k++) {
+      ze0[k] = ze[k];
+      c[k] = m.z[k] - ze[k];
+    }
+    memcpy(codes, m.codes, sizeof(int32_t) * (size_t)(B * spec.groups));
+    memcpy(e0, m.params + m.codebook, sizeof(double) * (size_t)(GK * D / spec.groups));
+    double s0 = vq_surrogate(&m, x, c, codes, ze0, e0);
+    CHECK_MSG(fabs(s0 - loss.total) < 1e-12 * fmax(1.0, fabs(s0)), "%s surrogate %.17g vs loss %.17g",
+              name, s0, loss.total);
+  }
+
+  /* Central differences carry a rounding error of about eps_machine * |L| / h, so gradients far
+   * below the largest are compared on the scale of the largest. */
+  double gmax = 0.0;
+  for (int64_t k = 0; k < m.n_params; k++) gmax = fmax(gmax, fabs(analytic[k]));
+  double worst = 0.0;
+  int64_t worst_at = -1, nonzero = 0;
+  for (int64_t k = 0; k < m.n_params; k++) {
+    double keep = m.params[k], lp, lm;
+    m.params[k] = keep + kH;
+    if (type == OVQ_MODEL_VQVAE) {
+      lp = vq_surrogate(&m, x, c, codes, ze0, e0);
+    } else {
+      ovq_model_forward(&m, x, B, GLOBAL_B, kVar, noise, &loss);
+      lp = loss.total;
+    }
+    m.params[k] = keep - kH;
+    if (type == OVQ_MODEL_VQVAE) {
+      lm = vq_surrogate(&m, x, c, codes, ze0, e0);
+    } else {
+      ovq_model_forward(&m, x, B, GLOBAL_B, kVar, noise, &loss);
+      lm = loss.total;
+    }
+    m.params[k] = keep;
+    double fd = (lp - lm) / (2 * kH), a = analytic[k];
+    double rel = fabs(fd - a) / fmax(fmax(fabs(fd), fabs(a)), 1e-4 * gmax);
+    nonzero += fabs(a) > 1e-10;
+    if (rel > worst) {
+      worst = rel;
+      worst_at = k;
+    }
+  }
+  printf("  %-22s %lld parameters (%lld with nonzero gradient), largest relative error %.2e "
+         "(at %lld)\n", name, (long long)m.n_params, (long long)nonzero, worst,
+         (long long)worst_at);
+  CHECK_MSG(worst < 1e-6, "%s: gradient error %.3e at parameter %lld", name, worst,
+            (long long)worst_at);
+  CHECK_MSG(nonzero > m.n_params / 2, "%s: only %lld nonzero gradients", name, (long long)nonzero);
+  if (ema) {
+    double cbmax = 0;
+    for (int64_t k = m.codebook; k < m.n_params; k++) cbmax = fmax(cbmax, fabs(analytic[k]));
+    CHECK_MSG(cbmax == 0.0, "%s: EMA codebook got gradient %.3e", name, cbmax);
+  }
+  free(analytic);
+  ovq_model_destroy(&m);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  ovq_log_init(MPI_COMM_WORLD);
+  check_model(OVQ_MODEL_AE, OVQ_ACT_GELU, 0, "AE (GELU)");
+  check_model(OVQ_MODEL_AE, OVQ_ACT_RELU, 0, "AE (ReLU)");
+  check_model(OVQ_MODEL_VAE, OVQ_ACT_GELU, 0, "VAE");
+  check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 0, "VQ-VAE (surrogate)");
+  check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 1, "VQ-VAE EMA (surrogate)");
+  int rc = test_finish("test_model_grad");
+  MPI_Finalize();
+  return rc;
+}
