@@ -70,6 +70,9 @@ static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   return t;
 }
 
+/* Latents of the last trained model, gathered on rank 0 of its communicator ([N][D]). */
+static float *g_latents = NULL;
+
 /* Trains on comm and returns the parameters (caller frees) and status. */
 static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStatus *st,
                     OvqTrainOutcome *outcome, int64_t *n_params) {
@@ -84,6 +87,23 @@ static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStat
   *st = ovq_train(&m, &tc, &x, ovq_matrix_variance(&x, comm), comm, &h, outcome);
   float *p = malloc(sizeof(float) * (size_t)m.n_params);
   memcpy(p, m.params, sizeof(float) * (size_t)m.n_params);
+  /* Latent features of every sample, gathered in global order. */
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  const int64_t D = spec.latent;
+  float *lat = malloc(sizeof(float) * (size_t)(x.n_local * D + 1));
+  ovq_model_embed(&m, &x, lat, NULL, NULL);
+  int counts[64], displs[64];
+  for (int r = 0; r < size; r++) {
+    OvqRange b = ovq_partition_block(N, size, r);
+    counts[r] = (int)(b.count * D);
+    displs[r] = (int)(b.start * D);
+  }
+  free(g_latents);
+  g_latents = rank == 0 ? malloc(sizeof(float) * N * D) : NULL;
+  MPI_Gatherv(lat, (int)(x.n_local * D), MPI_FLOAT, g_latents, counts, displs, MPI_FLOAT, 0, comm);
+  free(lat);
   *n_params = m.n_params;
   ovq_history_free(&h);
   ovq_model_destroy(&m);
@@ -100,29 +120,40 @@ static double max_rel(const float *a, const float *b, int64_t n) {
   return d / (scale > 0 ? scale : 1);
 }
 
-static void check_rank_counts(OvqModelType type, int ema, const char *name) {
+static void check_rank_counts(OvqModelType type, int ema, int repro, const char *name) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   OvqModelSpec spec = spec_of(type);
   spec.ema = ema;
-  float *ref = NULL;
+  float *ref = NULL, *ref_lat = NULL;
   int64_t np = 0;
+  OvqTrainConfig tc = train_cfg(3, "");
+  tc.reproducible = repro;
+  tc.repro_workers = 8;
   for (int p = 1; p <= size; p *= 2) {
     MPI_Comm sub;
     MPI_Comm_split(MPI_COMM_WORLD, rank < p ? 0 : MPI_UNDEFINED, rank, &sub);
     if (sub == MPI_COMM_NULL) continue;
     OvqStatus st;
     OvqTrainOutcome out;
-    float *w = train(sub, spec, train_cfg(3, ""), &st, &out, &np);
+    float *w = train(sub, spec, tc, &st, &out, &np);
     CHECK_MSG(st == OVQ_OK, "%s", ovq_error_message());
     if (rank == 0) {
       if (!ref) {
         ref = w;
         w = NULL;
+        ref_lat = g_latents;
+        g_latents = NULL;
+      } else if (repro) {
+        int same_w = memcmp(ref, w, sizeof(float) * (size_t)np) == 0;
+        int same_z = memcmp(ref_lat, g_latents, sizeof(float) * N * (size_t)spec.latent) == 0;
+        printf("  %-14s 1 rank vs %d ranks: weights %s, latents %s\n", name, p,
+               same_w ? "bit-identical" : "DIFFER", same_z ? "bit-identical" : "DIFFER");
+        CHECK_MSG(same_w && same_z, "%s: %d ranks not bit-identical to 1 rank", name, p);
       } else {
         double d = max_rel(ref, w, np);
-        printf("  %-8s 1 rank vs %d ranks: largest parameter difference %.2e (relative to max)\n",
+        printf("  %-14s 1 rank vs %d ranks: largest parameter difference %.2e (relative to max)\n",
                name, p, d);
         CHECK_MSG(d < 1e-5, "%s: %d ranks differ from 1 rank by %.3e", name, p, d);
       }
@@ -131,6 +162,7 @@ static void check_rank_counts(OvqModelType type, int ema, const char *name) {
     MPI_Comm_free(&sub);
   }
   free(ref);
+  free(ref_lat);
 }
 
 static void check_resume(const char *dir) {
@@ -240,12 +272,16 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   ovq_log_init(MPI_COMM_WORLD);
   ovq_log_set_level(OVQ_LOG_WARN);
-  check_rank_counts(OVQ_MODEL_VQVAE, 0, "VQ-VAE");
-  check_rank_counts(OVQ_MODEL_VQVAE, 1, "VQ-EMA");
-  check_rank_counts(OVQ_MODEL_AE, 0, "AE");
-  check_rank_counts(OVQ_MODEL_VAE, 0, "VAE");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 0, "VQ-VAE");
+  check_rank_counts(OVQ_MODEL_VQVAE, 1, 0, "VQ-EMA");
+  check_rank_counts(OVQ_MODEL_AE, 0, 0, "AE");
+  check_rank_counts(OVQ_MODEL_VAE, 0, 0, "VAE");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, "VQ-VAE repro");
+  check_rank_counts(OVQ_MODEL_VQVAE, 1, 1, "VQ-EMA repro");
+  check_rank_counts(OVQ_MODEL_VAE, 0, 1, "VAE repro");
   check_resume(argc > 1 ? argv[1] : ".");
   check_divergence();
+  free(g_latents);
   int rc = test_finish("test_train");
   MPI_Finalize();
   return rc;

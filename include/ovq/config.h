@@ -61,6 +61,8 @@ typedef struct OvqConfig {
     char checkpoint[OVQ_PATH_MAX];
     int64_t checkpoint_every;
     int64_t check_replicas_every;
+    int reproducible;
+    int64_t repro_workers;
   } train;
 } OvqConfig;
 

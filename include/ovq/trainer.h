@@ -7,6 +7,11 @@
  * code counts and EMA sums appended) gives every rank the same update, so the replicas never
  * drift. Dead codes are restarted from the encoder outputs of samples chosen by global index.
  *
+ * Reproducible mode (train.reproducible): the samples form V fixed virtual workers whose
+ * gradients are computed independently and summed in 64-bit fixed point, so weights are
+ * bit-identical for any number of ranks up to V; it costs the per-worker conversions and a
+ * twice larger allreduce.
+ *
  * Checkpoints (HDF5, written by rank 0 under a temporary name and renamed) hold everything a
  * resumed run needs to end bit-identical to an uninterrupted one: parameters, Adam moments, EMA
  * state, the position (epoch, step) and the history so far. SIGTERM and SIGUSR1 (what SLURM sends
@@ -39,6 +44,10 @@ typedef struct OvqTrainConfig {
   int64_t checkpoint_every;    /* epochs (0 = only at the end and on signals) */
   int resume;                  /* continue from the checkpoint */
   int64_t check_replicas_every; /* steps between parameter-hash comparisons (0 = off) */
+  /* Reproducible mode: results bit-identical at any rank count up to repro_workers (see
+   * trainer.c, reduce_repro). */
+  int reproducible;
+  int64_t repro_workers;
 } OvqTrainConfig;
 
 /* Per-epoch history (rank 0 and every other rank hold the same values). */

@@ -67,6 +67,8 @@ static const Key kKeys[] = {
     {"train", "checkpoint", T_STRING, F(train.checkpoint), 0, 0, NULL, ""},
     {"train", "checkpoint_every", T_INT, F(train.checkpoint_every), 0, 1e9, NULL, "10"},
     {"train", "check_replicas_every", T_INT, F(train.check_replicas_every), 0, 1e9, NULL, "0"},
+    {"train", "reproducible", T_BOOL, F(train.reproducible), 0, 0, NULL, "false"},
+    {"train", "repro_workers", T_INT, F(train.repro_workers), 1, 65536, NULL, "8"},
 };
 #undef F
 

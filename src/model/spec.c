@@ -59,4 +59,6 @@ void ovq_train_config_from_config(const OvqConfig *c, OvqTrainConfig *t) {
   t->checkpoint = c->train.checkpoint;
   t->checkpoint_every = c->train.checkpoint_every;
   t->check_replicas_every = c->train.check_replicas_every;
+  t->reproducible = c->train.reproducible;
+  t->repro_workers = c->train.repro_workers;
 }

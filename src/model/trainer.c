@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "checkpoint.h"
+#include "ovq/fixedsum.h"
 #include "ovq/partition.h"
 #include "ovq/progress.h"
 #include "ovq/rng.h"
@@ -41,6 +42,14 @@ typedef struct Trainer {
   float *xb;             /* [B][F] local samples of the current batch */
   int64_t *xb_global;    /* [B] their global indices */
   OvqHistory *hist;
+  /* Reproducible mode */
+  int repro;
+  int64_t V;            /* virtual workers */
+  OvqRange workers;     /* the virtual workers this rank hosts */
+  OvqMatrix aligned;    /* the data redistributed so each worker's rows are on one rank */
+  OvqFixedSum gsum;     /* [n_params] gradient sums */
+  OvqFixedSum xsum;     /* [grad_extra] statistics sums */
+  double gbound;        /* bound on any worker's largest |gradient| */
 } Trainer;
 
 enum { P_EPOCH, P_STEP, P_T, P_HIST };
@@ -73,14 +82,14 @@ static void fingerprint(const Trainer *t, char *buf, size_t n) {
   snprintf(buf, n,
            "type=%d F=%lld hidden=%lld,%lld,%lld,%lld/%d res=%d:%lld latent=%lld act=%d K=%lld "
            "G=%d beta=%.17g ema=%d kl=%.17g | N=%lld batch=%lld seed=%llu epochs=%lld lr=%.17g "
-           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g",
+           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g repro=%d:%lld",
            (int)s->type, (long long)s->n_in, (long long)s->hidden[0], (long long)s->hidden[1],
            (long long)s->hidden[2], (long long)s->hidden[3], s->n_hidden, s->n_res,
            (long long)s->res_width, (long long)s->latent, (int)s->activation,
            (long long)s->codebook_size, s->groups, s->beta, s->ema, s->kl_weight, (long long)t->N,
            (long long)t->B, (unsigned long long)c->seed, (long long)c->epochs, c->adam.lr,
            c->adam.weight_decay, c->adam.clip_norm, (long long)c->adam.warmup_steps, c->cosine,
-           c->ema_decay, c->dead_code_threshold);
+           c->ema_decay, c->dead_code_threshold, c->reproducible, (long long)t->V);
 }
 
 static int ckpt_arrays(Trainer *t, CkptArray *a) {
@@ -92,6 +101,7 @@ static int ckpt_arrays(Trainer *t, CkptArray *a) {
   a[n++] = (CkptArray){"adam_v", CKPT_FLOAT, t->n_adam, t->adam_v};
   a[n++] = (CkptArray){"position", CKPT_INT64, 4, t->pos};
   a[n++] = (CkptArray){"epoch_sums", CKPT_DOUBLE, N_ACC, t->acc};
+  a[n++] = (CkptArray){"gradient_bound", CKPT_DOUBLE, 1, &t->gbound};
   if (t->is_vq) a[n++] = (CkptArray){"usage", CKPT_DOUBLE, GK, t->usage};
   if (t->ema) {
     a[n++] = (CkptArray){"ema_n", CKPT_DOUBLE, GK, t->ema_n};
@@ -136,15 +146,55 @@ static OvqStatus restore(Trainer *t) {
   return st;
 }
 
+/* ---- reproducible mode: data layout ------------------------------------------------------ */
+
+/* Moves rows so that this rank holds global rows [start, start + count) of x (every rank names
+ * its own new range; together they must tile [0, n_total)). One MPI_Alltoallv of whole rows. */
+static void redistribute(const OvqMatrix *x, int64_t start, int64_t count, MPI_Comm comm,
+                         OvqMatrix *out) {
+  int size;
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+  int64_t mine[4] = {x->row_start, x->n_local, start, count};
+  int64_t *all = OVQ_MALLOC(sizeof(int64_t) * 4 * (size_t)size);
+  OVQ_MPI_CHECK(MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, comm));
+  int *sc = OVQ_CALLOC((size_t)size, sizeof(int)), *sd = OVQ_CALLOC((size_t)size, sizeof(int));
+  int *rc = OVQ_CALLOC((size_t)size, sizeof(int)), *rd = OVQ_CALLOC((size_t)size, sizeof(int));
+  for (int r = 0; r < size; r++) {
+    /* What I send to r: my old rows within r's new range; what I get from r: r's old rows
+     * within my new range. Counts and offsets are in rows. */
+    int64_t lo = x->row_start > all[4 * r + 2] ? x->row_start : all[4 * r + 2];
+    int64_t hi = x->row_start + x->n_local < all[4 * r + 2] + all[4 * r + 3]
+                     ? x->row_start + x->n_local : all[4 * r + 2] + all[4 * r + 3];
+    sc[r] = hi > lo ? OVQ_INT(hi - lo, "rows") : 0;
+    sd[r] = hi > lo ? OVQ_INT(lo - x->row_start, "row offset") : 0;
+    lo = start > all[4 * r] ? start : all[4 * r];
+    hi = start + count < all[4 * r] + all[4 * r + 1] ? start + count : all[4 * r] + all[4 * r + 1];
+    rc[r] = hi > lo ? OVQ_INT(hi - lo, "rows") : 0;
+    rd[r] = hi > lo ? OVQ_INT(lo - start, "row offset") : 0;
+  }
+  ovq_matrix_alloc(out, x->n_total, start, count, x->n_cols);
+  MPI_Datatype row;
+  OVQ_MPI_CHECK(MPI_Type_contiguous(OVQ_INT(x->n_cols, "columns"), MPI_FLOAT, &row));
+  OVQ_MPI_CHECK(MPI_Type_commit(&row));
+  OVQ_MPI_CHECK(MPI_Alltoallv(x->x, sc, sd, row, out->x, rc, rd, row, comm));
+  MPI_Type_free(&row);
+  free(all);
+  free(sc);
+  free(sd);
+  free(rc);
+  free(rd);
+}
+
 /* ---- one step --------------------------------------------------------------------------------- */
 
-/* Gathers this rank's samples of global batch [b0, b0 + bsz) of the epoch order into xb. */
-static int64_t gather_batch(Trainer *t, int64_t b0, int64_t bsz) {
+/* Gathers the samples of global batch [b0, b0 + bsz) of the epoch order whose global index lies
+ * in [lo, hi) (rows this rank holds) into xb, in batch order. */
+static int64_t gather_batch(Trainer *t, int64_t b0, int64_t bsz, int64_t lo, int64_t hi) {
   const OvqMatrix *x = t->data;
   int64_t nb = 0;
   for (int64_t k = b0; k < b0 + bsz; k++) {
     int64_t g = t->perm[k];
-    if (g < x->row_start || g >= x->row_start + x->n_local) continue;
+    if (g < lo || g >= hi) continue;
     memcpy(t->xb + nb * t->F, x->x + (g - x->row_start) * t->F, sizeof(float) * (size_t)t->F);
     t->xb_global[nb++] = g;
   }
@@ -208,33 +258,110 @@ static const char *first_nonfinite(const float *extra, double gnorm) {
   return NULL;
 }
 
+/* Forward and backward of this rank's samples of the batch that lie in [lo, hi): fills the
+ * gradient slab and its extras (zeroed first) with the local sums. */
+static void local_gradient(Trainer *t, int64_t b0, int64_t bsz, int64_t lo, int64_t hi) {
+  OvqModel *m = t->m;
+  const int64_t P = m->n_params;
+  memset(m->grads, 0, sizeof(float) * (size_t)(P + m->grad_extra));
+  int64_t nb = gather_batch(t, b0, bsz, lo, hi);
+  if (nb == 0) return;
+  float *extra = m->grads + P, *eps = NULL;
+  OvqLoss loss;
+  if (t->is_vae) {
+    eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
+    draw_noise(t, nb, eps);
+  }
+  ovq_model_forward(m, t->xb, nb, bsz, t->data_var, eps, &loss);
+  ovq_model_backward(m, t->xb, nb, bsz, t->data_var);
+  extra[X_RECON] = (float)loss.recon;
+  extra[X_CODEBOOK] = (float)loss.codebook;
+  extra[X_COMMIT] = (float)loss.commitment;
+  extra[X_KL] = (float)loss.kl;
+  if (t->is_vq) code_stats(t, nb, extra);
+}
+
+/* Default mode: one local gradient and one float allreduce of the slab (fast; the float sum
+ * depends on how samples are spread over ranks, so rank counts agree to rounding only). */
+static void reduce_default(Trainer *t, int64_t b0, int64_t bsz) {
+  OvqModel *m = t->m;
+  const OvqMatrix *x = t->data;
+  local_gradient(t, b0, bsz, x->row_start, x->row_start + x->n_local);
+  m->grads[m->n_params + X_STOP] = g_signal ? 1.0f : 0.0f;
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, m->grads,
+                              OVQ_INT(m->n_params + m->grad_extra, "gradient slab"), MPI_FLOAT,
+                              MPI_SUM, t->comm));
+}
+
+/* Reproducible mode: the samples are split into V fixed virtual workers (blocks of global rows,
+ * each held whole by one rank after the redistribution at start). Each worker's gradient is
+ * computed on its own, always by the same code on the same samples in the same order, so it is
+ * the same bit for bit at any rank count; the workers' gradients are then summed in 64-bit fixed
+ * point (fixedsum.h), which is exact and order-independent. The fixed-point scale comes from a
+ * bound on the gradient's magnitude: the previous step's largest value times 256; a step whose
+ * gradient exceeds the bound (and the first step) is computed again with a larger bound. Every
+ * decision uses allreduced values, so all ranks take the same path. */
+static void reduce_repro(Trainer *t, int64_t b0, int64_t bsz) {
+  OvqModel *m = t->m;
+  const int64_t P = m->n_params, X = m->grad_extra;
+  for (;;) {
+    t->gsum.scale = ldexp(1.0, 62 - (int)ceil(log2(t->gbound * (double)t->V)));
+    ovq_fixed_zero(&t->gsum);
+    ovq_fixed_zero(&t->xsum);
+    double flags[3] = {0.0, 0.0, 0.0}; /* largest |gradient|, non-finite seen, stop */
+    for (int64_t w = t->workers.start; w < t->workers.start + t->workers.count; w++) {
+      OvqRange rows = ovq_partition_block(t->N, (int)t->V, (int)w);
+      local_gradient(t, b0, bsz, rows.start, rows.start + rows.count);
+      double gmax = 0.0;
+      int bad = 0;
+      for (int64_t k = 0; k < P; k++) {
+        double v = m->grads[k];
+        if (!isfinite(v)) bad = 1;
+        else if (fabs(v) > gmax) gmax = fabs(v);
+        if (fabs(v) <= t->gbound) ovq_fixed_add(&t->gsum, k, v);
+      }
+      for (int64_t k = 0; k < X; k++) {
+        double v = m->grads[P + k];
+        if (!isfinite(v)) bad = 1;
+        else ovq_fixed_add(&t->xsum, k, v);
+      }
+      flags[0] = fmax(flags[0], gmax);
+      flags[1] = fmax(flags[1], (double)bad);
+    }
+    flags[2] = g_signal ? 1.0 : 0.0;
+    OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_DOUBLE, MPI_MAX, t->comm));
+    if (flags[1] > 0) {
+      /* Hand the non-finite value on to the common check, which names the term. */
+      m->grads[P + X_RECON] = NAN;
+      return;
+    }
+    if (flags[0] > t->gbound) {
+      t->gbound = flags[0] * 256.0;
+      continue;
+    }
+    ovq_fixed_allreduce(&t->gsum, t->comm, NULL);
+    ovq_fixed_allreduce(&t->xsum, t->comm, NULL);
+    for (int64_t k = 0; k < P; k++) m->grads[k] = (float)((double)t->gsum.acc[k] / t->gsum.scale);
+    for (int64_t k = 0; k < X; k++)
+      m->grads[P + k] = (float)((double)t->xsum.acc[k] / t->xsum.scale);
+    m->grads[P + X_STOP] = (float)flags[2];
+    /* Let the bound follow the gradient down as well as up. */
+    t->gbound = flags[0] > 0 ? flags[0] * 256.0 : t->gbound;
+    return;
+  }
+}
+
 /* One optimisation step. Returns OVQ_ERR (agreed: every rank sees the same reduced values) on a
  * non-finite loss or gradient; sets *stop when any rank caught a signal. */
 static OvqStatus step(Trainer *t, int *stop) {
   OvqModel *m = t->m;
   const int64_t P = m->n_params, b0 = t->pos[P_STEP] * t->B;
   const int64_t bsz = t->N - b0 < t->B ? t->N - b0 : t->B;
-  int64_t nb = gather_batch(t, b0, bsz);
-  memset(m->grads, 0, sizeof(float) * (size_t)(P + m->grad_extra));
+  if (t->repro)
+    reduce_repro(t, b0, bsz);
+  else
+    reduce_default(t, b0, bsz);
   float *extra = m->grads + P;
-  if (nb > 0) {
-    OvqLoss loss;
-    float *eps = NULL;
-    if (t->is_vae) {
-      eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
-      draw_noise(t, nb, eps);
-    }
-    ovq_model_forward(m, t->xb, nb, bsz, t->data_var, eps, &loss);
-    ovq_model_backward(m, t->xb, nb, bsz, t->data_var);
-    extra[X_RECON] = (float)loss.recon;
-    extra[X_CODEBOOK] = (float)loss.codebook;
-    extra[X_COMMIT] = (float)loss.commitment;
-    extra[X_KL] = (float)loss.kl;
-    if (t->is_vq) code_stats(t, nb, extra);
-  }
-  extra[X_STOP] = g_signal ? 1.0f : 0.0f;
-  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, m->grads, OVQ_INT(P + m->grad_extra, "gradient slab"),
-                              MPI_FLOAT, MPI_SUM, t->comm));
   double gnorm = ovq_grad_norm(m->grads, t->n_adam);
   const char *bad = first_nonfinite(extra, gnorm);
   if (bad)
@@ -401,6 +528,9 @@ static void trainer_free(Trainer *t) {
   free(t->perm);
   free(t->xb);
   free(t->xb_global);
+  ovq_matrix_free(&t->aligned);
+  ovq_fixed_free(&t->gsum);
+  ovq_fixed_free(&t->xsum);
 }
 
 static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
@@ -487,6 +617,31 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   t.hist = hist;
 
   OvqStatus st = OVQ_OK;
+  t.gbound = 1e-30; /* no bound yet: the first step measures one */
+  if (cfg->reproducible) {
+    int rank, size;
+    OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+    t.repro = 1;
+    t.V = cfg->repro_workers;
+    if (size > t.V || t.V > t.N)
+      st = ovq_error("train.reproducible: %d ranks and %lld samples need train.repro_workers "
+                     "between the rank count and the sample count (it is %lld)", size,
+                     (long long)t.N, (long long)t.V);
+    if (st == OVQ_OK) {
+      t.workers = ovq_partition_block(t.V, size, rank);
+      OvqRange first = ovq_partition_block(t.N, (int)t.V, (int)t.workers.start);
+      OvqRange last =
+          ovq_partition_block(t.N, (int)t.V, (int)(t.workers.start + t.workers.count - 1));
+      int64_t lo = t.workers.count ? first.start : 0;
+      int64_t hi = t.workers.count ? last.start + last.count : 0;
+      redistribute(data, lo, hi - lo, comm, &t.aligned);
+      t.data = &t.aligned;
+      ovq_fixed_init(&t.gsum, m->n_params, 1.0);
+      /* Statistics: losses O(1), counts <= batch, EMA sums <= batch * |z|: 2^32 is ample. */
+      ovq_fixed_init(&t.xsum, m->grad_extra, 4294967296.0);
+    }
+  }
   if (cfg->resume) {
     if (!cfg->checkpoint || !cfg->checkpoint[0])
       st = ovq_error("--resume needs a checkpoint path (train.checkpoint)");
@@ -508,13 +663,24 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
 }
 
 double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm) {
-  double s[2] = {0.0, (double)(x->n_local * x->n_cols)};
-  for (int64_t k = 0; k < x->n_local * x->n_cols; k++) s[0] += x->x[k];
-  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, s, 2, MPI_DOUBLE, MPI_SUM, comm));
-  double mean = s[1] > 0 ? s[0] / s[1] : 0.0, ss = 0.0;
-  for (int64_t k = 0; k < x->n_local * x->n_cols; k++) ss += (x->x[k] - mean) * (x->x[k] - mean);
-  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &ss, 1, MPI_DOUBLE, MPI_SUM, comm));
-  return s[1] > 0 ? ss / s[1] : 0.0;
+  /* Order-independent sums (fixedsum.h): the same value at any number of ranks. */
+  const int64_t n = x->n_local * x->n_cols, total = x->n_total * x->n_cols;
+  double vmax = 0.0;
+  for (int64_t k = 0; k < n; k++) vmax = fmax(vmax, fabs(x->x[k]));
+  OvqFixedSum s;
+  ovq_fixed_init(&s, 1, ovq_fixed_bound(vmax, total, comm));
+  for (int64_t k = 0; k < n; k++) ovq_fixed_add(&s, 0, x->x[k]);
+  double sum;
+  ovq_fixed_allreduce(&s, comm, &sum);
+  ovq_fixed_free(&s);
+  double mean = total > 0 ? sum / (double)total : 0.0, dmax = 0.0;
+  for (int64_t k = 0; k < n; k++) dmax = fmax(dmax, (x->x[k] - mean) * (x->x[k] - mean));
+  ovq_fixed_init(&s, 1, ovq_fixed_bound(dmax, total, comm));
+  for (int64_t k = 0; k < n; k++) ovq_fixed_add(&s, 0, (x->x[k] - mean) * (x->x[k] - mean));
+  double ss;
+  ovq_fixed_allreduce(&s, comm, &ss);
+  ovq_fixed_free(&s);
+  return total > 0 ? ss / (double)total : 0.0;
 }
 
 void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes) {
