@@ -14,6 +14,7 @@
 #include "check.h"
 #include "ovq/partition.h"
 #include "ovq/rng.h"
+#include "ovq/stop.h"
 #include "ovq/trainer.h"
 
 enum { N = 150, F = 40 };
@@ -93,7 +94,10 @@ static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStat
   MPI_Comm_size(comm, &size);
   const int64_t D = spec.latent;
   float *lat = malloc(sizeof(float) * (size_t)(x.n_local * D + 1));
-  ovq_model_embed(&m, &x, lat, NULL, NULL);
+  if (tc.reproducible)
+    ovq_model_embed_repro(&m, &x, tc.repro_workers, comm, lat, NULL, NULL);
+  else
+    ovq_model_embed(&m, &x, lat, NULL, NULL);
   int counts[64], displs[64];
   for (int r = 0; r < size; r++) {
     OvqRange b = ovq_partition_block(N, size, r);
@@ -110,8 +114,6 @@ static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStat
   ovq_matrix_free(&x);
   return p;
 }
-
-static void late_signal(int sig) { (void)sig; }
 
 static double max_rel(const float *a, const float *b, int64_t n) {
   double scale = 0, d = 0;
@@ -184,13 +186,13 @@ static void check_resume(const char *dir) {
 
   /* Interrupt: SIGUSR1 to the last rank only, 20-60 % into a run as long as the one just timed,
    * so the stop lands at a different step from run to run. Oversubscribed ranks run at uneven
-   * speed, so a run that ends before the signal is retried with a shorter delay. A late signal
-   * (after training) must not kill the test, hence the harmless handler outside ovq_train. */
-  signal(SIGUSR1, late_signal);
+   * speed, so a run that ends before the signal is retried with a shorter delay. The handler
+   * stays installed between runs, so a late signal only sets the flag, cleared after each run. */
   double delay = took * (0.2 + 0.4 * (double)(time(NULL) % 7) / 7.0);
   MPI_Bcast(&delay, 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
   int interrupted = 0;
   float *cut = NULL;
+  ovq_stop_catch();
   for (int attempt = 0; attempt < 6 && !interrupted; attempt++, delay /= 4) {
     timer_t timer;
     if (rank == size - 1) {
@@ -210,6 +212,7 @@ static void check_resume(const char *dir) {
     if (rank == size - 1) timer_delete(timer);
     CHECK_MSG(st == OVQ_OK, "%s", ovq_error_message());
     interrupted = out == OVQ_TRAIN_INTERRUPTED;
+    ovq_stop_clear();
     if (rank == 0)
       printf("  uninterrupted run %.2f s; signal after %.3f s: %s\n", took, delay,
              interrupted ? "interrupted" : "ran to the end, retrying sooner");

@@ -15,7 +15,8 @@
  * Checkpoints (HDF5, written by rank 0 under a temporary name and renamed) hold everything a
  * resumed run needs to end bit-identical to an uninterrupted one: parameters, Adam moments, EMA
  * state, the position (epoch, step) and the history so far. SIGTERM and SIGUSR1 (what SLURM sends
- * before a time limit) make every rank stop at the same step and write a checkpoint.
+ * before a time limit; see stop.h) make every rank stop at the same step and write a checkpoint;
+ * the caller clears the request (ovq_stop_clear) once it has acted on it.
  * A non-finite loss or gradient stops training with a message naming the epoch and the term; the
  * last checkpoint is kept. */
 #ifndef OVQ_TRAINER_H
@@ -88,5 +89,12 @@ double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm);
 /* Local. Latent features of every local row: out [n_local][D] and, for the VQ-VAE,
  * zq [n_local][D] and codes [n_local][G] (either may be NULL). Rows are encoded in batches. */
 void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes);
+
+/* Collective on comm. The same, for reproducible mode: rows are encoded by the V virtual workers
+ * of the trainer in batches that start at each worker's first row, so every row goes through the
+ * same GEMM shapes at any rank count (BLAS results may depend on the batch shape) and the
+ * latents are bit-identical; outputs land in data's row layout. */
+void ovq_model_embed_repro(OvqModel *m, const OvqMatrix *data, int64_t V, MPI_Comm comm,
+                           float *out, float *zq, int32_t *codes);
 
 #endif

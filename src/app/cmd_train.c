@@ -8,6 +8,7 @@
 #include "ovq/progress.h"
 #include "ovq/results.h"
 #include "ovq/standin.h"
+#include "ovq/stop.h"
 #include "ovq/trainer.h"
 
 static void help(void) {
@@ -84,6 +85,9 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
                                     {"--cancer", "data.cancer"},
                                     {"--model", "model.type"},
                                     {"--epochs", "train.epochs"}};
+  /* Catch SIGTERM/SIGUSR1 from the start: a stop request during start-up is honoured at the
+   * first training step instead of killing the job without a checkpoint. */
+  ovq_stop_catch();
   CliCommon cc = {0};
   const char *out = NULL;
   int resume = 0, rc = CLI_OK;
@@ -189,7 +193,10 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
     float *latent = OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1));
     float *zq = vq ? OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1)) : NULL;
     int32_t *codes = vq ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(x.n_local * G + 1)) : NULL;
-    ovq_model_embed(&m, &x, latent, zq, codes);
+    if (cfg.train.reproducible)
+      ovq_model_embed_repro(&m, &x, cfg.train.repro_workers, comm, latent, zq, codes);
+    else
+      ovq_model_embed(&m, &x, latent, zq, codes);
     char *ini = ovq_config_to_ini(&cfg);
     OvqResults r;
     if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) {

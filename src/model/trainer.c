@@ -2,7 +2,6 @@
 #include "ovq/trainer.h"
 
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +11,7 @@
 #include "ovq/partition.h"
 #include "ovq/progress.h"
 #include "ovq/rng.h"
+#include "ovq/stop.h"
 
 /* Statistics appended to the gradient slab, in the same allreduce: the loss terms, the stop flag
  * (a signal seen by any rank), then the code counts [G][K] and, with EMA, the sums of the
@@ -19,8 +19,6 @@
 enum { X_RECON, X_CODEBOOK, X_COMMIT, X_KL, X_STOP, N_FIXED };
 enum { ACC_RECON, ACC_CODEBOOK, ACC_COMMIT, ACC_KL, N_ACC };
 
-static volatile sig_atomic_t g_signal = 0;
-static void on_signal(int sig) { g_signal = sig; }
 
 typedef struct Trainer {
   OvqModel *m;
@@ -148,13 +146,14 @@ static OvqStatus restore(Trainer *t) {
 
 /* ---- reproducible mode: data layout ------------------------------------------------------ */
 
-/* Moves rows so that this rank holds global rows [start, start + count) of x (every rank names
- * its own new range; together they must tile [0, n_total)). One MPI_Alltoallv of whole rows. */
-static void redistribute(const OvqMatrix *x, int64_t start, int64_t count, MPI_Comm comm,
-                         OvqMatrix *out) {
+/* Moves rows of row_bytes bytes so that this rank holds global rows [out_start, out_start +
+ * out_count) instead of [in_start, in_start + in_count) (the ranks' new ranges must tile the
+ * old ones). One MPI_Alltoallv of whole rows. Collective on comm. */
+static void redistribute(const void *in, int64_t in_start, int64_t in_count, void *out,
+                         int64_t out_start, int64_t out_count, int64_t row_bytes, MPI_Comm comm) {
   int size;
   OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
-  int64_t mine[4] = {x->row_start, x->n_local, start, count};
+  int64_t mine[4] = {in_start, in_count, out_start, out_count};
   int64_t *all = OVQ_MALLOC(sizeof(int64_t) * 4 * (size_t)size);
   OVQ_MPI_CHECK(MPI_Allgather(mine, 4, MPI_INT64_T, all, 4, MPI_INT64_T, comm));
   int *sc = OVQ_CALLOC((size_t)size, sizeof(int)), *sd = OVQ_CALLOC((size_t)size, sizeof(int));
@@ -162,27 +161,42 @@ static void redistribute(const OvqMatrix *x, int64_t start, int64_t count, MPI_C
   for (int r = 0; r < size; r++) {
     /* What I send to r: my old rows within r's new range; what I get from r: r's old rows
      * within my new range. Counts and offsets are in rows. */
-    int64_t lo = x->row_start > all[4 * r + 2] ? x->row_start : all[4 * r + 2];
-    int64_t hi = x->row_start + x->n_local < all[4 * r + 2] + all[4 * r + 3]
-                     ? x->row_start + x->n_local : all[4 * r + 2] + all[4 * r + 3];
+    int64_t lo = in_start > all[4 * r + 2] ? in_start : all[4 * r + 2];
+    int64_t hi = in_start + in_count < all[4 * r + 2] + all[4 * r + 3]
+                     ? in_start + in_count : all[4 * r + 2] + all[4 * r + 3];
     sc[r] = hi > lo ? OVQ_INT(hi - lo, "rows") : 0;
-    sd[r] = hi > lo ? OVQ_INT(lo - x->row_start, "row offset") : 0;
-    lo = start > all[4 * r] ? start : all[4 * r];
-    hi = start + count < all[4 * r] + all[4 * r + 1] ? start + count : all[4 * r] + all[4 * r + 1];
+    sd[r] = hi > lo ? OVQ_INT(lo - in_start, "row offset") : 0;
+    lo = out_start > all[4 * r] ? out_start : all[4 * r];
+    hi = out_start + out_count < all[4 * r] + all[4 * r + 1] ? out_start + out_count
+                                                              : all[4 * r] + all[4 * r + 1];
     rc[r] = hi > lo ? OVQ_INT(hi - lo, "rows") : 0;
-    rd[r] = hi > lo ? OVQ_INT(lo - start, "row offset") : 0;
+    rd[r] = hi > lo ? OVQ_INT(lo - out_start, "row offset") : 0;
   }
-  ovq_matrix_alloc(out, x->n_total, start, count, x->n_cols);
   MPI_Datatype row;
-  OVQ_MPI_CHECK(MPI_Type_contiguous(OVQ_INT(x->n_cols, "columns"), MPI_FLOAT, &row));
+  OVQ_MPI_CHECK(MPI_Type_contiguous(OVQ_INT(row_bytes, "row bytes"), MPI_BYTE, &row));
   OVQ_MPI_CHECK(MPI_Type_commit(&row));
-  OVQ_MPI_CHECK(MPI_Alltoallv(x->x, sc, sd, row, out->x, rc, rd, row, comm));
+  OVQ_MPI_CHECK(MPI_Alltoallv(in, sc, sd, row, out, rc, rd, row, comm));
   MPI_Type_free(&row);
   free(all);
   free(sc);
   free(sd);
   free(rc);
   free(rd);
+}
+
+/* The virtual workers this rank hosts and the global rows they cover (reproducible mode). */
+static OvqRange hosted_rows(int64_t N, int64_t V, MPI_Comm comm, OvqRange *workers) {
+  int rank, size;
+  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+  *workers = ovq_partition_block(V, size, rank);
+  OvqRange rows = {0, 0};
+  if (workers->count == 0) return rows;
+  OvqRange first = ovq_partition_block(N, (int)V, (int)workers->start);
+  OvqRange last = ovq_partition_block(N, (int)V, (int)(workers->start + workers->count - 1));
+  rows.start = first.start;
+  rows.count = last.start + last.count - first.start;
+  return rows;
 }
 
 /* ---- one step --------------------------------------------------------------------------------- */
@@ -287,7 +301,7 @@ static void reduce_default(Trainer *t, int64_t b0, int64_t bsz) {
   OvqModel *m = t->m;
   const OvqMatrix *x = t->data;
   local_gradient(t, b0, bsz, x->row_start, x->row_start + x->n_local);
-  m->grads[m->n_params + X_STOP] = g_signal ? 1.0f : 0.0f;
+  m->grads[m->n_params + X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
   OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, m->grads,
                               OVQ_INT(m->n_params + m->grad_extra, "gradient slab"), MPI_FLOAT,
                               MPI_SUM, t->comm));
@@ -328,7 +342,7 @@ static void reduce_repro(Trainer *t, int64_t b0, int64_t bsz) {
       flags[0] = fmax(flags[0], gmax);
       flags[1] = fmax(flags[1], (double)bad);
     }
-    flags[2] = g_signal ? 1.0 : 0.0;
+    flags[2] = ovq_stop_requested() ? 1.0 : 0.0;
     OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, flags, 3, MPI_DOUBLE, MPI_MAX, t->comm));
     if (flags[1] > 0) {
       /* Hand the non-finite value on to the common check, which names the term. */
@@ -619,8 +633,7 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   OvqStatus st = OVQ_OK;
   t.gbound = 1e-30; /* no bound yet: the first step measures one */
   if (cfg->reproducible) {
-    int rank, size;
-    OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+    int size;
     OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
     t.repro = 1;
     t.V = cfg->repro_workers;
@@ -629,13 +642,10 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
                      "between the rank count and the sample count (it is %lld)", size,
                      (long long)t.N, (long long)t.V);
     if (st == OVQ_OK) {
-      t.workers = ovq_partition_block(t.V, size, rank);
-      OvqRange first = ovq_partition_block(t.N, (int)t.V, (int)t.workers.start);
-      OvqRange last =
-          ovq_partition_block(t.N, (int)t.V, (int)(t.workers.start + t.workers.count - 1));
-      int64_t lo = t.workers.count ? first.start : 0;
-      int64_t hi = t.workers.count ? last.start + last.count : 0;
-      redistribute(data, lo, hi - lo, comm, &t.aligned);
+      OvqRange rows = hosted_rows(t.N, t.V, comm, &t.workers);
+      ovq_matrix_alloc(&t.aligned, t.N, rows.start, rows.count, t.F);
+      redistribute(data->x, data->row_start, data->n_local, t.aligned.x, rows.start, rows.count,
+                   t.F * (int64_t)sizeof(float), comm);
       t.data = &t.aligned;
       ovq_fixed_init(&t.gsum, m->n_params, 1.0);
       /* Statistics: losses O(1), counts <= batch, EMA sums <= batch * |z|: 2^32 is ample. */
@@ -648,16 +658,8 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
     else
       st = restore(&t);
   }
-  struct sigaction sa, old_term, old_usr1;
-  memset(&sa, 0, sizeof sa);
-  sa.sa_handler = on_signal;
-  sigemptyset(&sa.sa_mask);
-  g_signal = 0;
-  sigaction(SIGTERM, &sa, &old_term);
-  sigaction(SIGUSR1, &sa, &old_usr1);
+  ovq_stop_catch();
   if (st == OVQ_OK) st = run(&t, outcome);
-  sigaction(SIGTERM, &old_term, NULL);
-  sigaction(SIGUSR1, &old_usr1, NULL);
   trainer_free(&t);
   return st;
 }
@@ -690,4 +692,38 @@ void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, 
     ovq_model_encode(m, data->x + i * data->n_cols, nb, out + i * D, zq ? zq + i * D : NULL,
                      codes ? codes + i * G : NULL);
   }
+}
+
+void ovq_model_embed_repro(OvqModel *m, const OvqMatrix *data, int64_t V, MPI_Comm comm,
+                           float *out, float *zq, int32_t *codes) {
+  const int64_t D = m->spec.latent, G = m->spec.type == OVQ_MODEL_VQVAE ? m->spec.groups : 1;
+  const int64_t N = data->n_total, F = data->n_cols;
+  OvqRange workers, rows = hosted_rows(N, V, comm, &workers);
+  OvqMatrix a;
+  ovq_matrix_alloc(&a, N, rows.start, rows.count, F);
+  redistribute(data->x, data->row_start, data->n_local, a.x, rows.start, rows.count,
+               F * (int64_t)sizeof(float), comm);
+  float *ao = OVQ_MALLOC(sizeof(float) * (size_t)(rows.count * D + 1));
+  float *az = zq ? OVQ_MALLOC(sizeof(float) * (size_t)(rows.count * D + 1)) : NULL;
+  int32_t *ac = codes ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(rows.count * G + 1)) : NULL;
+  /* Each worker's rows in batches from the worker's first row: the same GEMM shapes on the same
+   * rows at any rank count. */
+  for (int64_t w = workers.start; w < workers.start + workers.count; w++) {
+    OvqRange b = ovq_partition_block(N, (int)V, (int)w);
+    OvqMatrix view = {N, b.start, b.count, F, a.x + (b.start - rows.start) * F};
+    int64_t off = b.start - rows.start;
+    ovq_model_embed(m, &view, ao + off * D, az ? az + off * D : NULL, ac ? ac + off * G : NULL);
+  }
+  redistribute(ao, rows.start, rows.count, out, data->row_start, data->n_local,
+               D * (int64_t)sizeof(float), comm);
+  if (zq)
+    redistribute(az, rows.start, rows.count, zq, data->row_start, data->n_local,
+                 D * (int64_t)sizeof(float), comm);
+  if (codes)
+    redistribute(ac, rows.start, rows.count, codes, data->row_start, data->n_local,
+                 G * (int64_t)sizeof(int32_t), comm);
+  free(ao);
+  free(az);
+  free(ac);
+  ovq_matrix_free(&a);
 }
