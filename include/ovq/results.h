@@ -57,4 +57,24 @@ OvqStatus ovq_results_commit(OvqResults *r);
 /* Collective. Abandons the file (removes the temporary). */
 void ovq_results_discard(OvqResults *r);
 
+/* ---- reading ---- */
+
+/* Collective. Opens a results file read-only; OVQ_ERR everywhere (message names the file) if it
+ * is missing, not HDF5 or not a results file. */
+OvqStatus ovq_results_open(OvqResults *r, const char *path, MPI_Comm comm);
+
+/* Collective. Reads the whole 1-D (or 2-D, flattened) dataset `name` into a new array of
+ * mem_type elements on every rank (*n = its element count). OVQ_ERR if it is missing. */
+OvqStatus ovq_results_read_array(OvqResults *r, const char *name, hid_t mem_type, void **data,
+                                 int64_t *n);
+
+/* Collective. Reads a 1-D fixed-length string dataset on every rank. */
+OvqStatus ovq_results_read_strings(OvqResults *r, const char *name, OvqStrings *s);
+
+/* Collective. The root attribute `name` as a new string (caller frees); OVQ_ERR if absent. */
+OvqStatus ovq_results_read_attr(OvqResults *r, const char *name, char **value);
+
+/* Collective. Closes a file opened for reading. */
+void ovq_results_close(OvqResults *r);
+
 #endif

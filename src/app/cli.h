@@ -42,5 +42,6 @@ int cli_fail(void);
 int cmd_synth(int argc, char **argv, MPI_Comm comm);
 int cmd_info(int argc, char **argv, MPI_Comm comm);
 int cmd_train(int argc, char **argv, MPI_Comm comm);
+int cmd_embed(int argc, char **argv, MPI_Comm comm);
 
 #endif

@@ -18,6 +18,7 @@ static const Command kCommands[] = {
     {"synth", cmd_synth, "generate the built-in synthetic TCGA-like pan-cancer cohort"},
     {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
     {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
+    {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},
 };
 
 static void usage(void) {

@@ -103,3 +103,104 @@ void ovq_results_discard(OvqResults *r) {
   free(r->path);
   memset(r, 0, sizeof *r);
 }
+
+/* ---- reading ------------------------------------------------------------------------------ */
+
+OvqStatus ovq_results_open(OvqResults *r, const char *path, MPI_Comm comm) {
+  memset(r, 0, sizeof *r);
+  r->comm = comm;
+  if (ovq_h5_open_read(path, comm, &r->file) != OVQ_OK) return OVQ_ERR;
+  r->path = OVQ_STRDUP(path);
+  char *fmt = NULL;
+  if (ovq_results_read_attr(r, "format", &fmt) != OVQ_OK || strcmp(fmt, OVQ_RESULTS_FORMAT) != 0) {
+    free(fmt);
+    ovq_error("%s: not an OncoVQ results file (make one with 'oncovq train')", path);
+    ovq_results_close(r);
+    return OVQ_ERR;
+  }
+  free(fmt);
+  return OVQ_OK;
+}
+
+OvqStatus ovq_results_read_attr(OvqResults *r, const char *name, char **value) {
+  *value = NULL;
+  if (H5Aexists(r->file, name) <= 0)
+    return ovq_error("%s: attribute '%s' is missing", r->path, name);
+  hid_t a = OVQ_H5_CHECK(H5Aopen(r->file, name, H5P_DEFAULT));
+  hid_t t = OVQ_H5_CHECK(H5Aget_type(a));
+  OvqStatus st = OVQ_OK;
+  if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0) {
+    st = ovq_error("%s: attribute '%s' is not a fixed-length string", r->path, name);
+  } else {
+    *value = OVQ_CALLOC(H5Tget_size(t) + 1, 1);
+    OVQ_H5_CHECK(H5Aread(a, t, *value));
+  }
+  H5Tclose(t);
+  H5Aclose(a);
+  return st;
+}
+
+static OvqStatus open_whole(OvqResults *r, const char *name, hid_t *d, int64_t *rows,
+                            int64_t *cols) {
+  if (H5Lexists(r->file, name, H5P_DEFAULT) <= 0) {
+    /* Intermediate groups may be missing too; H5Lexists fails on those, which also means no. */
+    return ovq_error("%s: dataset %s is missing", r->path, name);
+  }
+  *d = OVQ_H5_CHECK(H5Dopen2(r->file, name, H5P_DEFAULT));
+  hid_t sp = OVQ_H5_CHECK(H5Dget_space(*d));
+  hsize_t dims[2] = {0, 1};
+  int nd = H5Sget_simple_extent_ndims(sp);
+  H5Sget_simple_extent_dims(sp, dims, NULL);
+  H5Sclose(sp);
+  if (nd < 1 || nd > 2) {
+    H5Dclose(*d);
+    return ovq_error("%s: dataset %s has %d dimensions", r->path, name, nd);
+  }
+  *rows = (int64_t)dims[0];
+  *cols = nd == 2 ? (int64_t)dims[1] : 1;
+  return OVQ_OK;
+}
+
+OvqStatus ovq_results_read_array(OvqResults *r, const char *name, hid_t mem_type, void **data,
+                                 int64_t *n) {
+  hid_t d;
+  int64_t rows, cols;
+  if (open_whole(r, name, &d, &rows, &cols) != OVQ_OK) return OVQ_ERR;
+  int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(rows > 0 ? rows : 1));
+  for (int64_t i = 0; i < rows; i++) idx[i] = i;
+  *data = OVQ_MALLOC(H5Tget_size(mem_type) * (size_t)(rows * cols > 0 ? rows * cols : 1));
+  ovq_h5_read_rows(d, mem_type, *data, idx, rows, cols, r->comm);
+  free(idx);
+  H5Dclose(d);
+  *n = rows * cols;
+  return OVQ_OK;
+}
+
+OvqStatus ovq_results_read_strings(OvqResults *r, const char *name, OvqStrings *s) {
+  hid_t d;
+  int64_t rows, cols;
+  if (open_whole(r, name, &d, &rows, &cols) != OVQ_OK) return OVQ_ERR;
+  hid_t ft = OVQ_H5_CHECK(H5Dget_type(d));
+  int w = (int)H5Tget_size(ft) + 1;
+  int is_str = H5Tget_class(ft) == H5T_STRING && H5Tis_variable_str(ft) <= 0;
+  H5Tclose(ft);
+  if (!is_str) {
+    H5Dclose(d);
+    return ovq_error("%s: dataset %s is not fixed-length strings", r->path, name);
+  }
+  ovq_strings_alloc(s, rows, w);
+  int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(rows > 0 ? rows : 1));
+  for (int64_t i = 0; i < rows; i++) idx[i] = i;
+  hid_t mt = ovq_h5_str_type(w);
+  ovq_h5_read_rows(d, mt, s->data, idx, rows, 1, r->comm);
+  H5Tclose(mt);
+  free(idx);
+  H5Dclose(d);
+  return OVQ_OK;
+}
+
+void ovq_results_close(OvqResults *r) {
+  if (r->file > 0) H5Fclose(r->file);
+  free(r->path);
+  memset(r, 0, sizeof *r);
+}

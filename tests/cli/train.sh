@@ -67,6 +67,20 @@ for delay in 1 0.5 0.2; do
 done
 [ $resumed -eq 1 ] || bad "could not interrupt a run"
 
+# embed: the trained model applied to the same cohort gives the training latents again; a
+# cohort without the model's features is refused.
+expect_ok 2 embed --results "$DIR/vqvae.h5" --cohort "$DIR/c.h5" --out "$DIR/emb.h5"
+if "$H5SAME" "$DIR/vqvae.h5" "$DIR/emb.h5" /models/vqvae/latent /models/vqvae/codes >"$DIR/out"; then
+  ok "embed reproduces the training latents"
+else
+  bad "embed differs from training latents: $(head -2 "$DIR/out")"
+fi
+expect_ok 2 synth --cancers BRCA --scale 0.05 --genes 200 --mirnas 40 --out "$DIR/other.h5"
+expect_fail 2 "of the model's 340 features are missing" embed --results "$DIR/vqvae.h5" \
+  --cohort "$DIR/other.h5" --out "$DIR/x.h5"
+expect_fail 2 "not an OncoVQ results file" embed --results "$DIR/c.h5" --cohort "$DIR/c.h5" \
+  --out "$DIR/x.h5"
+
 expect_fail 2 "data.cohort is not set" train --out "$DIR/x.h5"
 expect_fail 2 "cannot open" train --cohort "$DIR/none.h5" --out "$DIR/x.h5"
 expect_fail 2 "model.type = 'foo' is not one of vqvae|ae|vae" train --cohort "$DIR/c.h5" \
