@@ -20,11 +20,15 @@
  *     off.
  *   - Subtype programmes: each cancer drives S + 4 modules. Module d < S is the marker of
  *     subtype d and two more are shared by random subsets of subtypes; these are switches: a
- *     latent L ~ N(+-1.5, 1) passed through a steep logistic gives an on/off activity of
- *     amplitude 1.5-3 log2, so subtypes differ by threshold-like effects (with ~7 % of samples
- *     on the wrong side of the threshold), not only by mean shifts. Two more modules shift
- *     linearly per subtype (N(0, 0.8^2)). Every other module varies per sample (sd 0.35), which
- *     gives co-expression without subtype signal, as most real pathways do.
+ *     latent L ~ N(+-0.9, 1) passed through a steep logistic gives an on/off activity of
+ *     amplitude 1.0-2.2 log2, so subtypes differ by threshold-like effects (with ~18 % of
+ *     samples on the wrong side of the threshold), not only by mean shifts. Two more modules
+ *     shift linearly per subtype (N(0, 0.8^2)).
+ *   - Sample-state programmes: six other modules per cancer vary strongly between tumours
+ *     (sd 1.1) independently of the subtype, like purity, proliferation and immune or stromal
+ *     infiltration in TCGA; they dominate naive distances, so k-means on the raw matrix finds
+ *     the subtypes only partly (ARI about 0.67 on BRCA, checked in tests/test_vq_ari.c).
+ *     Every remaining module varies per sample (sd 0.35): co-expression without subtype signal.
  * miRNAs. M miRNAs in families of about 5 (again dealt by permutation). A family's activity has
  *   a per-(cancer, subtype) mean N(0, 0.7^2) plus sample noise (sd 0.5), so miRNAs follow the
  *   subtypes. Half of the modules are repressed by one family each: gene g of such a module
@@ -124,7 +128,9 @@ static const CancerSpec kCancers[N_BUILTIN] = {
 /* Model constants (log2 units unless stated); the block comment above says why. */
 static const double kModuleFraction = 0.6; /* genes in modules, at most */
 static const float kModuleNoise = 0.35f;   /* sd of a module's per-sample activity */
-static const double kSwitchLatent = 1.5;   /* |mean| of a switch module's latent */
+static const double kSwitchLatent = 0.9;   /* |mean| of a switch module's latent */
+static const float kStateNoise = 1.1f;     /* sd of the sample-state programmes' activity */
+enum { N_STATE = 6 };                      /* sample-state programmes per cancer */
 static const double kSwitchSlope = 3.0;    /* steepness of the on/off logistic */
 static const float kTissueOn = 2.0f, kTissueOff = -0.5f;
 static const double kFamilyMeanSd = 0.7, kFamilyNoise = 0.5;
@@ -147,6 +153,7 @@ enum {
 /* How one module behaves in one built-in cancer type. */
 typedef struct ModuleSpec {
   int is_switch;
+  float noise;         /* sd of the per-sample activity (linear modules) */
   float amp;           /* switch: activity ranges over [-amp/2, amp/2] */
   float mean[MAX_SUB]; /* switch: mean of the latent; linear: mean activity, per subtype */
 } ModuleSpec;
@@ -345,15 +352,21 @@ static void build_programmes(Model *m, uint64_t seed) {
   for (int b = 0; b < N_BUILTIN; b++) {
     const CancerSpec *cs = &kCancers[b];
     ModuleSpec *sp = m->spec + (int64_t)b * m->K;
+    for (int64_t k = 0; k < m->K; k++) sp[k].noise = kModuleNoise;
     for (int t = 0; t < N_BUILTIN; t++)
       for (int s = 0; s < MAX_SUB; s++)
         sp[t].mean[s] = t == b ? kTissueOn : kTissueOff;
     OvqRng r = global_rng(seed, TAG_DRIVERS, (uint32_t)b);
     random_permutation(&r, n_free, pick);
+    /* Sample-state programmes (purity, proliferation, immune and stromal infiltration, ...):
+     * strong variation between tumours that has nothing to do with the subtype, as in TCGA,
+     * where it dominates naive distances between samples. */
+    for (int d = cs->n_sub + 4; d < cs->n_sub + 4 + N_STATE && d < n_free; d++)
+      sp[N_BUILTIN + pick[d]].noise = kStateNoise;
     for (int d = 0; d < cs->n_sub + 4; d++) {
       ModuleSpec *ms = &sp[N_BUILTIN + pick[d]];
       ms->is_switch = d < cs->n_sub + 2;
-      ms->amp = (float)(d < cs->n_sub ? uniform(&r, 1.5, 3.0) : uniform(&r, 1.0, 2.5));
+      ms->amp = (float)(d < cs->n_sub ? uniform(&r, 1.0, 2.2) : uniform(&r, 0.8, 1.8));
       for (int s = 0; s < cs->n_sub; s++) {
         int on = d < cs->n_sub ? s == d : ovq_rng_uniform(&r) < 0.5;
         ms->mean[s] = ms->is_switch ? (float)(on ? kSwitchLatent : -kSwitchLatent)
@@ -535,7 +548,7 @@ static void draw_activities(const Model *m, OvqRng *r, Sample *sd) {
       double latent = normal(r, sp[k].mean[sd->s], 1.0);
       sd->act[k] = (float)(sp[k].amp * (1.0 / (1.0 + exp(-kSwitchSlope * latent)) - 0.5));
     } else {
-      sd->act[k] = (float)normal(r, sp[k].mean[sd->s], kModuleNoise);
+      sd->act[k] = (float)normal(r, sp[k].mean[sd->s], sp[k].noise);
     }
   }
   sd->act[m->K] = 0.0f;
