@@ -41,6 +41,13 @@ void ovq_results_write_samples(OvqResults *r, const OvqCohort *c);
 void ovq_results_write_rows(OvqResults *r, const char *name, hid_t type, const void *x,
                             int64_t n_total, int64_t n_cols, int64_t row_start, int64_t n_local);
 
+/* Collective. The latent features of a model's samples (rows as in ovq_results_write_rows):
+ * /models/<type>/latent [N][D] and, when zq and codes are given (VQ-VAE), z_q [N][D] and
+ * codes [N][G]. */
+void ovq_results_write_latents(OvqResults *r, const char *type, const float *latent,
+                               const float *zq, const int32_t *codes, int64_t n_total, int64_t D,
+                               int64_t G, int64_t row_start, int64_t n_local);
+
 /* Collective. A replicated 1-D dataset [n] (rank 0's data) or 2-D [n][n_cols]. */
 void ovq_results_write_array(OvqResults *r, const char *name, hid_t type, const void *x, int64_t n,
                              int64_t n_cols);

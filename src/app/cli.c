@@ -65,3 +65,45 @@ int cli_resolve(CliCommon *cc, MPI_Comm comm, OvqConfig *cfg) {
   ovq_log_set_level(ovq_config_log_level(cfg));
   return CLI_OK;
 }
+
+int cli_parse(const char *cmd, int argc, char **argv, const CliOption *opts, int n_opts,
+              CliCommon *cc, void (*help)(void), const char *const *required) {
+  unsigned char seen[64] = {0};
+  for (int i = 1; i < argc; i++) {
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+      if (ovq_log_rank() == 0) help();
+      return CLI_HELP;
+    }
+    if (cc) {
+      int took = cli_common_take(cc, argc, argv, &i);
+      if (took < 0) return CLI_USAGE;
+      if (took) continue;
+    }
+    int o = 0;
+    while (o < n_opts && strcmp(argv[i], opts[o].flag) != 0) o++;
+    if (o == n_opts) {
+      cli_usage_error(cmd, "unknown option '%s'", argv[i]);
+      return CLI_USAGE;
+    }
+    if (o < 64) seen[o] = 1;
+    if (opts[o].on) {
+      *opts[o].on = 1;
+      continue;
+    }
+    if (i + 1 >= argc) {
+      cli_usage_error(cmd, "%s needs a value", argv[i]);
+      return CLI_USAGE;
+    }
+    if (opts[o].key)
+      cli_common_add(cc, opts[o].key, argv[++i]);
+    else
+      *opts[o].value = argv[++i];
+  }
+  for (int r = 0; required && required[r]; r++)
+    for (int o = 0; o < n_opts && o < 64; o++)
+      if (!strcmp(opts[o].flag, required[r]) && !seen[o]) {
+        cli_usage_error(cmd, "%s is required", required[r]);
+        return CLI_USAGE;
+      }
+  return CLI_OK;
+}

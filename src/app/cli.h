@@ -7,7 +7,7 @@
 
 #include "ovq/config.h"
 
-enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2, CLI_HELP = -1 };
 
 enum { CLI_MAX_SETS = 256 };
 
@@ -20,6 +20,22 @@ typedef struct CliCommon {
   char *owned[CLI_MAX_SETS]; /* assignments built from flags, freed by cli_common_free */
   int n_owned;
 } CliCommon;
+
+/* One option of a subcommand: a flag that sets a config key from its value, stores its value,
+ * or (no value) sets a switch. Exactly one of key, value, on is non-NULL. */
+typedef struct CliOption {
+  const char *flag;   /* "--scale" */
+  const char *key;    /* the config key the value sets ("synth.scale") */
+  const char **value; /* where to keep the value (e.g. --out) */
+  int *on;            /* a switch set to 1 */
+} CliOption;
+
+/* Parses argv[1..] of subcommand cmd: --help/-h (prints help on rank 0, returns CLI_HELP), the
+ * common --config/--set options (when cc is non-NULL) and the options of the table. Returns
+ * CLI_OK, CLI_HELP, or CLI_USAGE after printing what is wrong on rank 0. Options named in
+ * `required` (a NULL-terminated list of flags) must be given. */
+int cli_parse(const char *cmd, int argc, char **argv, const CliOption *opts, int n_opts,
+              CliCommon *cc, void (*help)(void), const char *const *required);
 
 /* If argv[*i] is a common option, consumes it (and its value) and returns 1; returns -1 (after
  * printing a usage message on rank 0) when its value is missing, 0 when it is not common. */

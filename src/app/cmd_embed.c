@@ -56,30 +56,15 @@ static OvqStatus map_features(const OvqCohort *c, const OvqStrings *want, int64_
 
 int cmd_embed(int argc, char **argv, MPI_Comm comm) {
   const char *results = NULL, *cohort = NULL, *out = NULL, *cancer = "", *model = NULL;
-  for (int i = 1; i < argc; i++) {
-    const char **slot = NULL;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      if (ovq_log_rank() == 0) help();
-      return CLI_OK;
-    } else if (!strcmp(argv[i], "--results")) slot = &results;
-    else if (!strcmp(argv[i], "--cohort")) slot = &cohort;
-    else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) slot = &out;
-    else if (!strcmp(argv[i], "--cancer")) slot = &cancer;
-    else if (!strcmp(argv[i], "--model")) slot = &model;
-    else {
-      cli_usage_error("embed", "unknown option '%s'", argv[i]);
-      return CLI_USAGE;
-    }
-    if (i + 1 >= argc) {
-      cli_usage_error("embed", "%s needs a value", argv[i]);
-      return CLI_USAGE;
-    }
-    *slot = argv[++i];
-  }
-  if (!results || !cohort || !out) {
-    cli_usage_error("embed", "--results, --cohort and --out are required");
-    return CLI_USAGE;
-  }
+  const CliOption opts[] = {{"--results", NULL, &results, NULL},
+                            {"--cohort", NULL, &cohort, NULL},
+                            {"--out", NULL, &out, NULL},
+                            {"--cancer", NULL, &cancer, NULL},
+                            {"--model", NULL, &model, NULL}};
+  static const char *const required[] = {"--results", "--cohort", "--out", NULL};
+  int prc = cli_parse("embed", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, help,
+                      required);
+  if (prc != CLI_OK) return prc == CLI_HELP ? CLI_OK : prc;
 
   /* The training run's settings define the model; they travel in the results file. */
   OvqResults in;
@@ -167,15 +152,8 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
       rc = cli_fail();
     } else {
       ovq_results_write_samples(&r, &c);
-      snprintf(name, sizeof name, "/models/%s/latent", cfg.model.type);
-      ovq_results_write_rows(&r, name, H5T_NATIVE_FLOAT, lat, c.n_total, D, c.row_start, c.n_local);
-      if (vq) {
-        snprintf(name, sizeof name, "/models/%s/z_q", cfg.model.type);
-        ovq_results_write_rows(&r, name, H5T_NATIVE_FLOAT, zq, c.n_total, D, c.row_start, c.n_local);
-        snprintf(name, sizeof name, "/models/%s/codes", cfg.model.type);
-        ovq_results_write_rows(&r, name, H5T_NATIVE_INT32, codes, c.n_total, G, c.row_start,
-                               c.n_local);
-      }
+      ovq_results_write_latents(&r, cfg.model.type, lat, zq, codes, c.n_total, D, G, c.row_start,
+                                c.n_local);
       if (ovq_results_commit(&r) != OVQ_OK) rc = cli_fail();
       else ovq_log(OVQ_LOG_INFO, "embedded %lld samples with %s's %s; wrote %s",
                    (long long)c.n_total, results, cfg.model.type, out);

@@ -54,51 +54,21 @@ static OvqStatus parse_cancers(const char *list, OvqSynthParams *p) {
 }
 
 int cmd_synth(int argc, char **argv, MPI_Comm comm) {
-  static const char *kFlags[][2] = {{"--cancers", "synth.cancers"}, {"--scale", "synth.scale"},
-                                    {"--seed", "synth.seed"},       {"--genes", "synth.genes"},
-                                    {"--mirnas", "synth.mirnas"},   {"--format", "synth.format"}};
-  CliCommon cc = {0};
   const char *out = NULL;
-  int rc = CLI_OK;
-  for (int i = 1; i < argc && rc == CLI_OK; i++) {
-    int took = cli_common_take(&cc, argc, argv, &i);
-    if (took < 0) {
-      rc = CLI_USAGE;
-      break;
-    }
-    if (took) continue;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      if (ovq_log_rank() == 0) help();
-      cli_common_free(&cc);
-      return CLI_OK;
-    }
-    int matched = 0;
-    for (size_t f = 0; f < sizeof kFlags / sizeof kFlags[0]; f++) {
-      if (strcmp(argv[i], kFlags[f][0]) != 0) continue;
-      matched = 1;
-      if (i + 1 >= argc) {
-        cli_usage_error("synth", "%s needs a value", argv[i]);
-        rc = CLI_USAGE;
-      } else {
-        cli_common_add(&cc, kFlags[f][1], argv[++i]);
-      }
-    }
-    if (matched) continue;
-    if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) {
-      if (i + 1 >= argc) {
-        cli_usage_error("synth", "--out needs a file name");
-        rc = CLI_USAGE;
-      } else {
-        out = argv[++i];
-      }
-    } else {
-      cli_usage_error("synth", "unknown option '%s'", argv[i]);
-      rc = CLI_USAGE;
-    }
-  }
-  if (rc == CLI_OK && !out) {
-    cli_usage_error("synth", "--out FILE is required");
-    rc = CLI_USAGE;
+  const CliOption opts[] = {{"--cancers", "synth.cancers", NULL, NULL},
+                            {"--scale", "synth.scale", NULL, NULL},
+                            {"--seed", "synth.seed", NULL, NULL},
+                            {"--genes", "synth.genes", NULL, NULL},
+                            {"--mirnas", "synth.mirnas", NULL, NULL},
+                            {"--format", "synth.format", NULL, NULL},
+                            {"--out", NULL, &out, NULL}};
+  static const char *const required[] = {"--out", NULL};
+  CliCommon cc = {0};
+  int rc = cli_parse("synth", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &cc, help,
+                     required);
+  if (rc == CLI_HELP) {
+    cli_common_free(&cc);
+    return CLI_OK;
   }
   OvqConfig cfg;
   if (rc == CLI_OK) rc = cli_resolve(&cc, comm, &cfg);

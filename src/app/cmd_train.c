@@ -66,69 +66,32 @@ static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
   }
   snprintf(name, sizeof name, "/models/%s/history/used_codes", type);
   ovq_results_write_array(r, name, H5T_NATIVE_INT64, h->used_codes, h->n, 0);
-  snprintf(name, sizeof name, "/models/%s/latent", type);
-  ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, latent, x->n_total, D, x->row_start,
-                         x->n_local);
-  if (zq) {
-    snprintf(name, sizeof name, "/models/%s/z_q", type);
-    ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, zq, x->n_total, D, x->row_start, x->n_local);
-    snprintf(name, sizeof name, "/models/%s/codes", type);
-    ovq_results_write_rows(r, name, H5T_NATIVE_INT32, codes, x->n_total, m->spec.groups,
-                           x->row_start, x->n_local);
-  }
+  ovq_results_write_latents(r, type, latent, zq, codes, x->n_total, D,
+                            m->spec.type == OVQ_MODEL_VQVAE ? m->spec.groups : 1, x->row_start,
+                            x->n_local);
   snprintf(name, sizeof name, "/models/%s", type);
   ovq_results_write_attr_double(r, name, "data_var", data_var);
 }
 
 int cmd_train(int argc, char **argv, MPI_Comm comm) {
-  static const char *kFlags[][2] = {{"--cohort", "data.cohort"},
-                                    {"--cancer", "data.cancer"},
-                                    {"--model", "model.type"},
-                                    {"--epochs", "train.epochs"}};
   /* Catch SIGTERM/SIGUSR1 from the start: a stop request during start-up is honoured at the
    * first training step instead of killing the job without a checkpoint. */
   ovq_stop_catch();
-  CliCommon cc = {0};
   const char *out = NULL;
-  int resume = 0, rc = CLI_OK;
-  for (int i = 1; i < argc && rc == CLI_OK; i++) {
-    int took = cli_common_take(&cc, argc, argv, &i);
-    if (took < 0) rc = CLI_USAGE;
-    if (took) continue;
-    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-      if (ovq_log_rank() == 0) help();
-      cli_common_free(&cc);
-      return CLI_OK;
-    }
-    int matched = 0;
-    for (size_t f = 0; f < sizeof kFlags / sizeof kFlags[0] && !matched; f++) {
-      if (strcmp(argv[i], kFlags[f][0]) != 0) continue;
-      matched = 1;
-      if (i + 1 >= argc) {
-        cli_usage_error("train", "%s needs a value", argv[i]);
-        rc = CLI_USAGE;
-      } else {
-        cli_common_add(&cc, kFlags[f][1], argv[++i]);
-      }
-    }
-    if (matched) continue;
-    if (!strcmp(argv[i], "--resume")) {
-      resume = 1;
-    } else if (!strcmp(argv[i], "--out") || !strcmp(argv[i], "-o")) {
-      if (i + 1 >= argc) {
-        cli_usage_error("train", "--out needs a file name");
-        rc = CLI_USAGE;
-      } else {
-        out = argv[++i];
-      }
-    } else {
-      cli_usage_error("train", "unknown option '%s'", argv[i]);
-      rc = CLI_USAGE;
-    }
-  }
-  if (rc == CLI_OK && !out) {
-    cli_usage_error("train", "--out RESULTS.h5 is required");
-    rc = CLI_USAGE;
+  int resume = 0;
+  const CliOption opts[] = {{"--cohort", "data.cohort", NULL, NULL},
+                            {"--cancer", "data.cancer", NULL, NULL},
+                            {"--model", "model.type", NULL, NULL},
+                            {"--epochs", "train.epochs", NULL, NULL},
+                            {"--out", NULL, &out, NULL},
+                            {"--resume", NULL, NULL, &resume}};
+  static const char *const required[] = {"--out", NULL};
+  CliCommon cc = {0};
+  int rc = cli_parse("train", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &cc, help,
+                     required);
+  if (rc == CLI_HELP) {
+    cli_common_free(&cc);
+    return CLI_OK;
   }
   OvqConfig cfg;
   if (rc == CLI_OK) rc = cli_resolve(&cc, comm, &cfg);

@@ -1,6 +1,7 @@
 /* Results files (see include/ovq/results.h). */
 #include "ovq/results.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -38,6 +39,19 @@ void ovq_results_write_rows(OvqResults *r, const char *name, hid_t type, const v
                             int64_t n_total, int64_t n_cols, int64_t row_start, int64_t n_local) {
   make_parents(r->file, name);
   ovq_h5_write_rows(r->file, name, type, x, n_total, n_cols, row_start, n_local, r->comm);
+}
+
+void ovq_results_write_latents(OvqResults *r, const char *type, const float *latent,
+                               const float *zq, const int32_t *codes, int64_t n_total, int64_t D,
+                               int64_t G, int64_t row_start, int64_t n_local) {
+  char name[128];
+  snprintf(name, sizeof name, "/models/%s/latent", type);
+  ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, latent, n_total, D, row_start, n_local);
+  if (!zq || !codes) return;
+  snprintf(name, sizeof name, "/models/%s/z_q", type);
+  ovq_results_write_rows(r, name, H5T_NATIVE_FLOAT, zq, n_total, D, row_start, n_local);
+  snprintf(name, sizeof name, "/models/%s/codes", type);
+  ovq_results_write_rows(r, name, H5T_NATIVE_INT32, codes, n_total, G, row_start, n_local);
 }
 
 void ovq_results_write_array(OvqResults *r, const char *name, hid_t type, const void *x, int64_t n,

@@ -28,7 +28,7 @@ for np in $NP; do
   expect_fail $np "a cohort file is required" info
   expect_fail $np "unknown option '--bogus'" info --bogus "$DIR/good.h5"
 
-  expect_fail $np "--out FILE is required" synth --scale 0.1
+  expect_fail $np "--out is required" synth --scale 0.1
   expect_fail $np "synth.scale = 'abc' is not a finite number" synth --scale abc --out "$DIR/x.h5"
   expect_fail $np "synth.scale = 0 is out of range" synth --scale 0 --out "$DIR/x.h5"
   expect_fail $np "unknown cancer type 'FOO'" synth --cancers BRCA,FOO --out "$DIR/x.h5"

@@ -89,6 +89,6 @@ expect_fail 2 "model.hidden = 'abc'" train --cohort "$DIR/c.h5" --set model.hidd
 expect_fail 2 "model.groups = 3 does not divide model.latent = 64" train --cohort "$DIR/c.h5" \
   --set model.groups=3 --out "$DIR/x.h5"
 expect_fail 2 "cannot open checkpoint" train --cohort "$DIR/c.h5" --out "$DIR/new.h5" --resume
-expect_fail 2 "--out RESULTS.h5 is required" train --cohort "$DIR/c.h5"
+expect_fail 2 "--out is required" train --cohort "$DIR/c.h5"
 [ -e "$DIR/x.h5" ] && bad "a failed run left x.h5"
 finish
