@@ -26,6 +26,11 @@ enum {
   OVQ_STREAM_VAE_NOISE = 7,     /* VAE reparameterisation noise, keyed by step and sample */
   OVQ_STREAM_EPOCH_ORDER = 8,   /* training order, keyed by epoch */
   OVQ_STREAM_DEAD_CODES = 9,    /* VQ-VAE dead-code restarts, keyed by epoch */
+  /* 10-15: reserved. k-means (src/cluster/kmeans.c): */
+  OVQ_STREAM_KMEANS_PP = 16,        /* k-means++ draws: restart << 32 | centre */
+  OVQ_STREAM_KMEANS_PAR = 17,       /* k-means|| per-sample draws: (restart*5 + round)*N + row */
+  OVQ_STREAM_KMEANS_PAR_FIRST = 18, /* k-means|| first centre: restart */
+  OVQ_STREAM_KMEANS_PAR_PP = 19,    /* k-means++ on the k-means|| candidates: restart << 32 | c */
 };
 
 typedef struct OvqRng {
