@@ -122,7 +122,8 @@ static double max_rel(const float *a, const float *b, int64_t n) {
   return d / (scale > 0 ? scale : 1);
 }
 
-static void check_rank_counts(OvqModelType type, int ema, int repro, const char *name) {
+static void check_rank_counts(OvqModelType type, int ema, int repro, int data_init,
+                              const char *name) {
   int rank, size;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
@@ -133,6 +134,7 @@ static void check_rank_counts(OvqModelType type, int ema, int repro, const char 
   OvqTrainConfig tc = train_cfg(3, "");
   tc.reproducible = repro;
   tc.repro_workers = 8;
+  tc.codebook_from_data = data_init;
   for (int p = 1; p <= size; p *= 2) {
     MPI_Comm sub;
     MPI_Comm_split(MPI_COMM_WORLD, rank < p ? 0 : MPI_UNDEFINED, rank, &sub);
@@ -275,13 +277,14 @@ int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   ovq_log_init(MPI_COMM_WORLD);
   ovq_log_set_level(OVQ_LOG_WARN);
-  check_rank_counts(OVQ_MODEL_VQVAE, 0, 0, "VQ-VAE");
-  check_rank_counts(OVQ_MODEL_VQVAE, 1, 0, "VQ-EMA");
-  check_rank_counts(OVQ_MODEL_AE, 0, 0, "AE");
-  check_rank_counts(OVQ_MODEL_VAE, 0, 0, "VAE");
-  check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, "VQ-VAE repro");
-  check_rank_counts(OVQ_MODEL_VQVAE, 1, 1, "VQ-EMA repro");
-  check_rank_counts(OVQ_MODEL_VAE, 0, 1, "VAE repro");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 0, 0, "VQ-VAE");
+  check_rank_counts(OVQ_MODEL_VQVAE, 1, 0, 0, "VQ-EMA");
+  check_rank_counts(OVQ_MODEL_AE, 0, 0, 0, "AE");
+  check_rank_counts(OVQ_MODEL_VAE, 0, 0, 0, "VAE");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, 0, "VQ-VAE repro");
+  check_rank_counts(OVQ_MODEL_VQVAE, 1, 1, 0, "VQ-EMA repro");
+  check_rank_counts(OVQ_MODEL_VAE, 0, 1, 0, "VAE repro");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, 1, "VQ data-init");
   check_resume(argc > 1 ? argv[1] : ".");
   check_divergence();
   free(g_latents);

@@ -40,6 +40,7 @@ typedef struct OvqTrainConfig {
   /* VQ-VAE */
   double ema_decay, ema_eps;   /* EMA codebook (model spec.ema) */
   double dead_code_threshold;  /* restart codes used by fewer samples in an epoch (0 = off) */
+  int codebook_from_data;      /* start the codes at encoder outputs of random samples */
   /* Checkpoints */
   const char *checkpoint;      /* path ("" = none) */
   int64_t checkpoint_every;    /* epochs (0 = only at the end and on signals) */

@@ -51,6 +51,7 @@ static const Key kKeys[] = {
     {"model", "ema_decay", T_REAL, F(model.ema_decay), 0, 0.999999, NULL, "0.99"},
     {"model", "ema_eps", T_REAL, F(model.ema_eps), 0, 1, NULL, "1e-5"},
     {"model", "dead_code_threshold", T_REAL, F(model.dead_code_threshold), 0, 1e9, NULL, "0"},
+    {"model", "codebook_init", T_ENUM, F(model.codebook_init), 0, 0, "uniform|data", "uniform"},
     {"model", "kl_weight", T_REAL, F(model.kl_weight), 0, 1e6, NULL, "1"},
     {"model", "features", T_ENUM, F(model.features), 0, 0, "ze|zq", "ze"},
     {"train", "epochs", T_INT, F(train.epochs), 1, 1e7, NULL, "100"},

@@ -80,14 +80,16 @@ static void fingerprint(const Trainer *t, char *buf, size_t n) {
   snprintf(buf, n,
            "type=%d F=%lld hidden=%lld,%lld,%lld,%lld/%d res=%d:%lld latent=%lld act=%d K=%lld "
            "G=%d beta=%.17g ema=%d kl=%.17g | N=%lld batch=%lld seed=%llu epochs=%lld lr=%.17g "
-           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g repro=%d:%lld",
+           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g repro=%d:%lld "
+           "init=%d",
            (int)s->type, (long long)s->n_in, (long long)s->hidden[0], (long long)s->hidden[1],
            (long long)s->hidden[2], (long long)s->hidden[3], s->n_hidden, s->n_res,
            (long long)s->res_width, (long long)s->latent, (int)s->activation,
            (long long)s->codebook_size, s->groups, s->beta, s->ema, s->kl_weight, (long long)t->N,
            (long long)t->B, (unsigned long long)c->seed, (long long)c->epochs, c->adam.lr,
            c->adam.weight_decay, c->adam.clip_norm, (long long)c->adam.warmup_steps, c->cosine,
-           c->ema_decay, c->dead_code_threshold, c->reproducible, (long long)t->V);
+           c->ema_decay, c->dead_code_threshold, c->reproducible, (long long)t->V,
+           c->codebook_from_data);
 }
 
 static int ckpt_arrays(Trainer *t, CkptArray *a) {
@@ -410,23 +412,23 @@ static void check_replicas(const Trainer *t) {
 
 /* ---- epoch end -------------------------------------------------------------------------------- */
 
-/* Replaces codes used by fewer than the threshold of samples this epoch with the encoder output of
- * a sample chosen by global index (so the choice does not depend on the rank layout); its owner
+/* Replaces codes used by fewer than `threshold` samples this epoch with the encoder output of
+ * a sample chosen by global index (draws keyed by `key`) (so the choice does not depend on the rank layout); its owner
  * encodes it and one allreduce of the new vectors (zero elsewhere, so the sum is exact) gives them
  * to every rank. Returns the number of codes restarted. */
-static int64_t restart_dead_codes(Trainer *t) {
+static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   const int64_t GK = t->G * t->K;
   int64_t n_dead = 0;
-  for (int64_t gk = 0; gk < GK; gk++) n_dead += t->usage[gk] < t->cfg->dead_code_threshold;
+  for (int64_t gk = 0; gk < GK; gk++) n_dead += t->usage[gk] < threshold;
   if (n_dead == 0) return 0;
   float *vec = OVQ_CALLOC((size_t)(n_dead * t->d), sizeof(float));
   float *z = OVQ_MALLOC(sizeof(float) * (size_t)t->D);
   const OvqMatrix *x = t->data;
   int64_t i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
-    if (!(t->usage[gk] < t->cfg->dead_code_threshold)) continue;
+    if (!(t->usage[gk] < threshold)) continue;
     OvqRng r;
-    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, (uint64_t)(t->pos[P_EPOCH] * GK + gk));
+    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, key * (uint64_t)GK + (uint64_t)gk);
     int64_t s = (int64_t)ovq_rng_below(&r, (uint64_t)t->N);
     if (s >= x->row_start && s < x->row_start + x->n_local) {
       ovq_model_encode(t->m, x->x + (s - x->row_start) * t->F, 1, z, NULL, NULL);
@@ -439,7 +441,7 @@ static int64_t restart_dead_codes(Trainer *t) {
   float *E = t->m->params + t->m->codebook;
   i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
-    if (!(t->usage[gk] < t->cfg->dead_code_threshold)) continue;
+    if (!(t->usage[gk] < threshold)) continue;
     memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
     if (t->ema) {
       t->ema_n[gk] = 1.0;
@@ -498,7 +500,8 @@ static void end_epoch(Trainer *t, double seconds, double samples_per_s, double e
     ovq_log(OVQ_LOG_INFO, "epoch %lld/%lld  loss %.5f  %.0f samples/s  ETA %s", (long long)e + 1,
             (long long)t->cfg->epochs, h->loss[e], samples_per_s, etas);
   if (t->is_vq && t->cfg->dead_code_threshold > 0) {
-    int64_t n = restart_dead_codes(t);
+    /* Keyed by the epoch just finished (>= 1); key 0 is the initialisation from data. */
+    int64_t n = restart_codes(t, t->cfg->dead_code_threshold, (uint64_t)t->pos[P_EPOCH]);
     if (n) ovq_log(OVQ_LOG_INFO, "restarted %lld dead codes", (long long)n);
   }
   memset(t->acc, 0, sizeof t->acc);
@@ -657,6 +660,13 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
       st = ovq_error("--resume needs a checkpoint path (train.checkpoint)");
     else
       st = restore(&t);
+  }
+  if (st == OVQ_OK && !cfg->resume && t.is_vq && cfg->codebook_from_data) {
+    /* Every code starts at the encoder output of a sample drawn by global index (usage is all
+     * zero here, so every code is below the threshold). */
+    restart_codes(&t, INFINITY, 0);
+    ovq_log(OVQ_LOG_DEBUG, "codebook initialised from %lld encoder outputs",
+            (long long)(t.G * t.K));
   }
   ovq_stop_catch();
   if (st == OVQ_OK) st = run(&t, outcome);
