@@ -32,8 +32,10 @@ double ovq_grad_norm(const float *g, int64_t n);
  *                                                  caller computes it once, e.g. for logging)
  *   m = b1 m + (1 - b1) g';  v = b2 v + (1 - b2) g'^2
  *   p -= lr_t * (m / (1 - b1^t)) / (sqrt(v / (1 - b2^t)) + eps) + lr_t * wd * p
- * p, m, v are [n]; g is read only. Same arithmetic as torch.optim.Adam / AdamW (float32). */
-void ovq_adam_step(const OvqAdamConfig *c, int64_t t, float *p, const float *g, float *m, float *v,
-                   int64_t n, double grad_norm);
+ * p, m, v are [n]; g is read only. Same arithmetic as torch.optim.Adam / AdamW (float32).
+ * grad_norm is only used when clip_norm > 0. Returns 1 if any gradient value was not finite (the
+ * parameters are then spoilt and the caller must stop without saving them), else 0. */
+int ovq_adam_step(const OvqAdamConfig *c, int64_t t, float *p, const float *g, float *m, float *v,
+                  int64_t n, double grad_norm);
 
 #endif

@@ -378,14 +378,18 @@ static OvqStatus step(Trainer *t, int *stop) {
   else
     reduce_default(t, b0, bsz);
   float *extra = m->grads + P;
-  double gnorm = ovq_grad_norm(m->grads, t->n_adam);
+  /* The norm is only needed for clipping; otherwise a non-finite gradient is caught by the Adam
+   * pass itself (the weights it spoils are never saved: training stops). */
+  double gnorm = t->adam.clip_norm > 0 ? ovq_grad_norm(m->grads, t->n_adam) : 0.0;
   const char *bad = first_nonfinite(extra, gnorm);
+  if (!bad && ovq_adam_step(&t->adam, t->pos[P_T] + 1, m->params, m->grads, t->adam_m, t->adam_v,
+                            t->n_adam, gnorm))
+    bad = "gradient";
   if (bad)
     return ovq_error("training diverged: non-finite %s at epoch %lld, step %lld; the last "
                      "checkpoint (if any) is kept. Try a smaller train.lr or train.clip_norm",
                      bad, (long long)t->pos[P_EPOCH] + 1, (long long)t->pos[P_STEP] + 1);
   t->pos[P_T]++;
-  ovq_adam_step(&t->adam, t->pos[P_T], m->params, m->grads, t->adam_m, t->adam_v, t->n_adam, gnorm);
   if (t->ema) ema_update(t, extra);
   if (t->is_vq)
     for (int64_t k = 0; k < t->G * t->K; k++) t->usage[k] += extra[N_FIXED + k];
@@ -553,7 +557,7 @@ static void trainer_free(Trainer *t) {
 static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
   const OvqTrainConfig *c = t->cfg;
   double t_start = ovq_time();
-  int64_t steps_done = 0, samples_done = 0;
+  int64_t samples_done = 0;
   *outcome = OVQ_TRAIN_DONE;
   while (t->pos[P_EPOCH] < c->epochs) {
     double t_epoch = ovq_time();
@@ -563,7 +567,6 @@ static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
       int64_t bsz = t->N - t->pos[P_STEP] * t->B < t->B ? t->N - t->pos[P_STEP] * t->B : t->B;
       if (step(t, &stop) != OVQ_OK) return OVQ_ERR;
       t->pos[P_STEP]++;
-      steps_done++;
       samples_done += bsz;
       if (c->check_replicas_every > 0 && t->pos[P_T] % c->check_replicas_every == 0)
         check_replicas(t);
@@ -576,16 +579,17 @@ static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
         return save(t);
       }
     }
-    double el = ovq_time() - t_start, rate = (double)samples_done / (el > 0 ? el : 1e-9);
-    double left = (double)(c->epochs - t->pos[P_EPOCH] - 1) * (double)t->N / (rate > 0 ? rate : 1);
+    /* The log shows this epoch's rate; the ETA uses the average since the start. */
+    double now = ovq_time(), secs = now - t_epoch, el = now - t_start;
+    double avg = (double)samples_done / (el > 0 ? el : 1e-9);
+    double left = (double)(c->epochs - t->pos[P_EPOCH] - 1) * (double)t->N / (avg > 0 ? avg : 1);
     t->pos[P_EPOCH]++;
     t->pos[P_STEP] = 0;
-    end_epoch(t, ovq_time() - t_epoch, rate, left);
+    end_epoch(t, secs, (double)t->N / (secs > 0 ? secs : 1e-9), left);
     int last = t->pos[P_EPOCH] == c->epochs;
     if (last || (c->checkpoint_every > 0 && t->pos[P_EPOCH] % c->checkpoint_every == 0))
       if (save(t) != OVQ_OK) return OVQ_ERR;
   }
-  (void)steps_done;
   return OVQ_OK;
 }
 
