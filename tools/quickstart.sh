@@ -13,4 +13,7 @@ echo "== oncovq synth (mpirun -np $NP)"
 mpirun -np "$NP" build/oncovq synth --config configs/quickstart.ini --out "$OUT/cohort.h5"
 echo "== oncovq info"
 mpirun -np "$NP" build/oncovq info "$OUT/cohort.h5"
-echo "== done: cohort in $OUT/cohort.h5"
+echo "== oncovq train (VQ-VAE on the BRCA samples)"
+mpirun -np "$NP" build/oncovq train --config configs/quickstart.ini --cohort "$OUT/cohort.h5" \
+  --out "$OUT/brca_vqvae.h5"
+echo "== done: cohort in $OUT/cohort.h5, VQ-VAE weights and latent features in $OUT/brca_vqvae.h5"
