@@ -98,4 +98,18 @@ void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, 
 void ovq_model_embed_repro(OvqModel *m, const OvqMatrix *data, int64_t V, MPI_Comm comm,
                            float *out, float *zq, int32_t *codes);
 
+/* The latent features of a model for this rank's rows. */
+typedef struct OvqLatents {
+  int64_t n_local, D, G;
+  float *z;       /* [n_local][D]: z_e (VQ-VAE), the code (AE), the mean (VAE); owned */
+  float *zq;      /* [n_local][D] quantised vectors (VQ-VAE), else NULL; owned */
+  int32_t *codes; /* [n_local][G] code indices (VQ-VAE), else NULL; owned */
+} OvqLatents;
+
+/* Collective on comm when repro_workers > 0 (ovq_model_embed_repro, bit-identical at any rank
+ * count), Local otherwise (ovq_model_embed). Allocates out; free with ovq_latents_free. */
+void ovq_latents_compute(OvqModel *m, const OvqMatrix *x, int64_t repro_workers, MPI_Comm comm,
+                         OvqLatents *out);
+void ovq_latents_free(OvqLatents *l);
+
 #endif

@@ -135,15 +135,8 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
         float v = k < c.n_mrna ? c.mrna[i * c.n_mrna + k] : c.mirna[i * c.n_mirna + k - c.n_mrna];
         x.x[i * F + j] = isnan(v) ? 0.0f : (float)(((double)v - mean[j]) / scale[j]);
       }
-    const int64_t D = spec.latent, G = spec.type == OVQ_MODEL_VQVAE ? spec.groups : 1;
-    int vq = spec.type == OVQ_MODEL_VQVAE;
-    float *lat = OVQ_MALLOC(sizeof(float) * (size_t)(c.n_local * D + 1));
-    float *zq = vq ? OVQ_MALLOC(sizeof(float) * (size_t)(c.n_local * D + 1)) : NULL;
-    int32_t *codes = vq ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(c.n_local * G + 1)) : NULL;
-    if (cfg.train.reproducible)
-      ovq_model_embed_repro(&m, &x, cfg.train.repro_workers, comm, lat, zq, codes);
-    else
-      ovq_model_embed(&m, &x, lat, zq, codes);
+    OvqLatents lat;
+    ovq_latents_compute(&m, &x, cfg.train.reproducible ? cfg.train.repro_workers : 0, comm, &lat);
     snprintf(cfg.data.cohort, sizeof cfg.data.cohort, "%s", cohort);
     snprintf(cfg.data.cancer, sizeof cfg.data.cancer, "%s", cancer);
     char *text = ovq_config_to_ini(&cfg);
@@ -152,16 +145,14 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
       rc = cli_fail();
     } else {
       ovq_results_write_samples(&r, &c);
-      ovq_results_write_latents(&r, cfg.model.type, lat, zq, codes, c.n_total, D, G, c.row_start,
-                                c.n_local);
+      ovq_results_write_latents(&r, cfg.model.type, lat.z, lat.zq, lat.codes, c.n_total, lat.D,
+                                lat.G, c.row_start, c.n_local);
       if (ovq_results_commit(&r) != OVQ_OK) rc = cli_fail();
       else ovq_log(OVQ_LOG_INFO, "embedded %lld samples with %s's %s; wrote %s",
                    (long long)c.n_total, results, cfg.model.type, out);
     }
     free(text);
-    free(lat);
-    free(zq);
-    free(codes);
+    ovq_latents_free(&lat);
   }
   ovq_matrix_free(&x);
   ovq_model_destroy(&m);

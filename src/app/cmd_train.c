@@ -42,8 +42,8 @@ static void concat_ids(const OvqCohort *c, OvqStrings *ids) {
 }
 
 static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
-                        const OvqMatrix *x, const float *latent, const float *zq,
-                        const int32_t *codes, double data_var, const char *type) {
+                        const OvqMatrix *x, const OvqLatents *lat, double data_var,
+                        const char *type) {
   char name[128];
   const int64_t D = m->spec.latent;
   snprintf(name, sizeof name, "/models/%s/params", type);
@@ -66,9 +66,8 @@ static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
   }
   snprintf(name, sizeof name, "/models/%s/history/used_codes", type);
   ovq_results_write_array(r, name, H5T_NATIVE_INT64, h->used_codes, h->n, 0);
-  ovq_results_write_latents(r, type, latent, zq, codes, x->n_total, D,
-                            m->spec.type == OVQ_MODEL_VQVAE ? m->spec.groups : 1, x->row_start,
-                            x->n_local);
+  ovq_results_write_latents(r, type, lat->z, lat->zq, lat->codes, x->n_total, lat->D, lat->G,
+                            x->row_start, x->n_local);
   snprintf(name, sizeof name, "/models/%s", type);
   ovq_results_write_attr_double(r, name, "data_var", data_var);
 }
@@ -151,15 +150,8 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
     }
   }
   if (rc == CLI_OK) {
-    const int64_t D = spec.latent, G = spec.type == OVQ_MODEL_VQVAE ? spec.groups : 1;
-    int vq = spec.type == OVQ_MODEL_VQVAE;
-    float *latent = OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1));
-    float *zq = vq ? OVQ_MALLOC(sizeof(float) * (size_t)(x.n_local * D + 1)) : NULL;
-    int32_t *codes = vq ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(x.n_local * G + 1)) : NULL;
-    if (cfg.train.reproducible)
-      ovq_model_embed_repro(&m, &x, cfg.train.repro_workers, comm, latent, zq, codes);
-    else
-      ovq_model_embed(&m, &x, latent, zq, codes);
+    OvqLatents lat;
+    ovq_latents_compute(&m, &x, cfg.train.reproducible ? cfg.train.repro_workers : 0, comm, &lat);
     char *ini = ovq_config_to_ini(&cfg);
     OvqResults r;
     if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) {
@@ -172,16 +164,14 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
       ovq_strings_free(&ids);
       ovq_results_write_array(&r, "/prep/mean", H5T_NATIVE_DOUBLE, tr.mean, tr.n_features, 0);
       ovq_results_write_array(&r, "/prep/scale", H5T_NATIVE_DOUBLE, tr.scale, tr.n_features, 0);
-      write_model(&r, &m, &hist, &x, latent, zq, codes, var, cfg.model.type);
+      write_model(&r, &m, &hist, &x, &lat, var, cfg.model.type);
       if (ovq_results_commit(&r) != OVQ_OK)
         rc = cli_fail();
       else
         ovq_log(OVQ_LOG_INFO, "wrote %s", out);
     }
     free(ini);
-    free(latent);
-    free(zq);
-    free(codes);
+    ovq_latents_free(&lat);
   }
   ovq_history_free(&hist);
   ovq_model_destroy(&m);

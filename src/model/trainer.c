@@ -741,3 +741,26 @@ void ovq_model_embed_repro(OvqModel *m, const OvqMatrix *data, int64_t V, MPI_Co
   free(ac);
   ovq_matrix_free(&a);
 }
+
+void ovq_latents_compute(OvqModel *m, const OvqMatrix *x, int64_t repro_workers, MPI_Comm comm,
+                         OvqLatents *out) {
+  int vq = m->spec.type == OVQ_MODEL_VQVAE;
+  out->n_local = x->n_local;
+  out->D = m->spec.latent;
+  out->G = vq ? m->spec.groups : 1;
+  out->z = OVQ_MALLOC(sizeof(float) * (size_t)(x->n_local * out->D + 1));
+  out->zq = vq ? OVQ_MALLOC(sizeof(float) * (size_t)(x->n_local * out->D + 1)) : NULL;
+  out->codes = vq ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(x->n_local * out->G + 1)) : NULL;
+  if (repro_workers > 0)
+    ovq_model_embed_repro(m, x, repro_workers, comm, out->z, out->zq, out->codes);
+  else
+    ovq_model_embed(m, x, out->z, out->zq, out->codes);
+}
+
+void ovq_latents_free(OvqLatents *l) {
+  if (!l) return;
+  free(l->z);
+  free(l->zq);
+  free(l->codes);
+  memset(l, 0, sizeof *l);
+}
