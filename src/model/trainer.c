@@ -48,6 +48,16 @@ typedef struct Trainer {
   OvqFixedSum gsum;     /* [n_params] gradient sums */
   OvqFixedSum xsum;     /* [grad_extra] statistics sums */
   double gbound;        /* bound on any worker's largest |gradient| */
+  /* Default mode on one node: gradient slabs and parameters in MPI-3 shared memory; each rank
+   * sums and updates one shard of the parameters (see reduce_shared). */
+  int shm;
+  int rank, size;
+  MPI_Comm node;
+  MPI_Win gwin, pwin;
+  float **slab;         /* [size] every rank's gradient slab (the model's grads while active) */
+  float *own_grads, *own_params; /* the model's own buffers, put back at the end */
+  OvqRange shard;       /* parameters [start, start + count) this rank reduces and updates */
+  float *stats;         /* [grad_extra] the summed statistics */
 } Trainer;
 
 enum { P_EPOCH, P_STEP, P_T, P_HIST };
@@ -118,12 +128,15 @@ static int ckpt_arrays(Trainer *t, CkptArray *a) {
   return n;
 }
 
+static void shm_gather_adam(Trainer *t);
+
 static OvqStatus save(Trainer *t) {
   if (!t->cfg->checkpoint || !t->cfg->checkpoint[0]) return OVQ_OK;
   CkptArray a[24];
   char fp[1024];
   fingerprint(t, fp, sizeof fp);
   t->pos[P_HIST] = t->hist->n;
+  if (t->shm) shm_gather_adam(t);
   double t0 = ovq_time();
   OvqStatus st = ovq_ckpt_write(t->cfg->checkpoint, fp, a, ckpt_arrays(t, a), t->comm);
   if (st == OVQ_OK)
@@ -242,7 +255,7 @@ static void code_stats(Trainer *t, int64_t nb, float *extra) {
 }
 
 /* EMA codebook update (van den Oord et al. 2017, appendix; Laplace-smoothed cluster sizes). */
-static void ema_update(Trainer *t, const float *extra) {
+static void ema_update(Trainer *t, const float *extra, int write_codebook) {
   const float *counts = extra + N_FIXED, *sums = counts + t->G * t->K;
   const double gamma = t->cfg->ema_decay, eps = t->cfg->ema_eps;
   float *E = t->m->params + t->m->codebook;
@@ -257,7 +270,7 @@ static void ema_update(Trainer *t, const float *extra) {
         *mm = (float)(gamma * *mm + (1.0 - gamma) * sums[gk * t->d + j]);
       }
     }
-    for (int64_t k = 0; k < t->K; k++) {
+    for (int64_t k = 0; write_codebook && k < t->K; k++) {
       int64_t gk = g * t->K + k;
       double size = (t->ema_n[gk] + eps) / (n + (double)t->K * eps) * n;
       for (int64_t j = 0; j < t->d; j++) E[gk * t->d + j] = (float)(t->ema_m[gk * t->d + j] / size);
@@ -367,30 +380,178 @@ static void reduce_repro(Trainer *t, int64_t b0, int64_t bsz) {
   }
 }
 
+/* ---- one node: shared-memory reduction ---------------------------------------------------- */
+
+/* Makes every rank's writes to shared memory visible to the others (MPI-3 unified model). */
+static void shm_fence(Trainer *t, MPI_Win win) {
+  OVQ_MPI_CHECK(MPI_Win_sync(win));
+  OVQ_MPI_CHECK(MPI_Barrier(t->node));
+  OVQ_MPI_CHECK(MPI_Win_sync(win));
+}
+
+/* When every rank of comm is on one node, puts the gradient slabs and one copy of the parameters
+ * in shared memory. An MPI_Allreduce of the 366 MB slab copies it through bounded FIFOs (measured
+ * 260-450 ms a step at 2 ranks) and every rank then ran the whole Adam update; here each rank sums
+ * its 1/size of the parameters straight from the other slabs and updates that share in the one
+ * shared parameter array (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
+static int shm_setup(Trainer *t) {
+  OvqModel *m = t->m;
+  OVQ_MPI_CHECK(MPI_Comm_rank(t->comm, &t->rank));
+  OVQ_MPI_CHECK(MPI_Comm_size(t->comm, &t->size));
+  if (t->size == 1) return 0;
+  MPI_Comm node;
+  OVQ_MPI_CHECK(MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
+  int nsize;
+  OVQ_MPI_CHECK(MPI_Comm_size(node, &nsize));
+  int all_local = nsize == t->size, all = 0;
+  OVQ_MPI_CHECK(MPI_Allreduce(&all_local, &all, 1, MPI_INT, MPI_LAND, t->comm));
+  if (!all) {
+    MPI_Comm_free(&node);
+    return 0;
+  }
+  t->node = node;
+  const int64_t P = m->n_params, X = m->grad_extra;
+  float *base = NULL;
+  OVQ_MPI_CHECK(MPI_Win_allocate_shared((MPI_Aint)((P + X) * (int64_t)sizeof(float)),
+                                        (int)sizeof(float), MPI_INFO_NULL, node, &base, &t->gwin));
+  float *pbase = NULL;
+  OVQ_MPI_CHECK(MPI_Win_allocate_shared(
+      (MPI_Aint)(t->rank == 0 ? P * (int64_t)sizeof(float) : 0), (int)sizeof(float),
+      MPI_INFO_NULL, node, &pbase, &t->pwin));
+  OVQ_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, t->gwin));
+  OVQ_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, t->pwin));
+  t->slab = OVQ_MALLOC(sizeof(float *) * (size_t)t->size);
+  for (int q = 0; q < t->size; q++) {
+    MPI_Aint sz;
+    int disp;
+    OVQ_MPI_CHECK(MPI_Win_shared_query(t->gwin, q, &sz, &disp, &t->slab[q]));
+  }
+  MPI_Aint sz;
+  int disp;
+  float *params = NULL;
+  OVQ_MPI_CHECK(MPI_Win_shared_query(t->pwin, 0, &sz, &disp, &params));
+  if (t->rank == 0) memcpy(params, m->params, sizeof(float) * (size_t)P);
+  t->own_grads = m->grads;
+  t->own_params = m->params;
+  m->grads = t->slab[t->rank];
+  m->params = params;
+  t->shard = ovq_partition_block(t->n_adam, t->size, t->rank);
+  t->stats = OVQ_CALLOC((size_t)(X > 0 ? X : 1), sizeof(float));
+  t->shm = 1;
+  shm_fence(t, t->pwin);
+  ovq_log(OVQ_LOG_DEBUG, "gradients reduced in shared memory by %d ranks, %lld parameters each",
+          t->size, (long long)t->shard.count);
+  return 1;
+}
+
+/* Gives the model its own buffers back (with the trained parameters) and frees the windows. */
+static void shm_teardown(Trainer *t) {
+  if (!t->shm) return;
+  OvqModel *m = t->m;
+  shm_fence(t, t->pwin);
+  memcpy(t->own_params, m->params, sizeof(float) * (size_t)m->n_params);
+  m->params = t->own_params;
+  m->grads = t->own_grads;
+  MPI_Win_unlock_all(t->gwin);
+  MPI_Win_unlock_all(t->pwin);
+  MPI_Win_free(&t->gwin);
+  MPI_Win_free(&t->pwin);
+  MPI_Comm_free(&t->node);
+  free(t->slab);
+  free(t->stats);
+  t->shm = 0;
+}
+
+/* Rank 0 gets every rank's share of the Adam moments (for a checkpoint). */
+static void shm_gather_adam(Trainer *t) {
+  int *cnt = OVQ_MALLOC(sizeof(int) * (size_t)t->size), *dsp = OVQ_MALLOC(sizeof(int) * (size_t)t->size);
+  for (int q = 0; q < t->size; q++) {
+    OvqRange b = ovq_partition_block(t->n_adam, t->size, q);
+    cnt[q] = OVQ_INT(b.count, "Adam share");
+    dsp[q] = OVQ_INT(b.start, "Adam share offset");
+  }
+  float *arrays[2] = {t->adam_m, t->adam_v};
+  for (int a = 0; a < 2; a++) {
+    if (t->rank == 0)
+      OVQ_MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, arrays[a], cnt, dsp, MPI_FLOAT, 0,
+                                t->comm));
+    else
+      OVQ_MPI_CHECK(MPI_Gatherv(arrays[a] + t->shard.start, cnt[t->rank], MPI_FLOAT, NULL, cnt,
+                                dsp, MPI_FLOAT, 0, t->comm));
+  }
+  free(cnt);
+  free(dsp);
+}
+
+/* Each rank sums its share of the gradients over all slabs, in rank order (deterministic), into
+ * its own slab, and every rank sums the (small) statistics. Returns the statistics. */
+static const float *reduce_shared(Trainer *t, int64_t b0, int64_t bsz) {
+  OvqModel *m = t->m;
+  const int64_t P = m->n_params, X = m->grad_extra;
+  const OvqMatrix *x = t->data;
+  local_gradient(t, b0, bsz, x->row_start, x->row_start + x->n_local);
+  m->grads[P + X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
+  shm_fence(t, t->gwin);
+  enum { BLOCK = 4096 };
+  float acc[BLOCK];
+  float *dst = t->slab[t->rank];
+  for (int64_t k0 = t->shard.start; k0 < t->shard.start + t->shard.count; k0 += BLOCK) {
+    int64_t n = t->shard.start + t->shard.count - k0 < BLOCK ? t->shard.start + t->shard.count - k0
+                                                           : BLOCK;
+    memcpy(acc, t->slab[0] + k0, sizeof(float) * (size_t)n);
+    for (int q = 1; q < t->size; q++) {
+      const float *src = t->slab[q] + k0;
+      for (int64_t k = 0; k < n; k++) acc[k] += src[k];
+    }
+    memcpy(dst + k0, acc, sizeof(float) * (size_t)n);
+  }
+  for (int64_t k = 0; k < X; k++) {
+    float s = t->slab[0][P + k];
+    for (int q = 1; q < t->size; q++) s += t->slab[q][P + k];
+    t->stats[k] = s;
+  }
+  return t->stats;
+}
+
 /* One optimisation step. Returns OVQ_ERR (agreed: every rank sees the same reduced values) on a
  * non-finite loss or gradient; sets *stop when any rank caught a signal. */
 static OvqStatus step(Trainer *t, int *stop) {
   OvqModel *m = t->m;
   const int64_t P = m->n_params, b0 = t->pos[P_STEP] * t->B;
   const int64_t bsz = t->N - b0 < t->B ? t->N - b0 : t->B;
+  const float *extra = m->grads + P;
   if (t->repro)
     reduce_repro(t, b0, bsz);
+  else if (t->shm)
+    extra = reduce_shared(t, b0, bsz);
   else
     reduce_default(t, b0, bsz);
-  float *extra = m->grads + P;
+  /* The share of the parameters this rank updates (all of them unless in shared memory). */
+  const int64_t a0 = t->shm ? t->shard.start : 0, an = t->shm ? t->shard.count : t->n_adam;
   /* The norm is only needed for clipping; otherwise a non-finite gradient is caught by the Adam
    * pass itself (the weights it spoils are never saved: training stops). */
-  double gnorm = t->adam.clip_norm > 0 ? ovq_grad_norm(m->grads, t->n_adam) : 0.0;
+  double gnorm = 0.0;
+  if (t->adam.clip_norm > 0) {
+    double part = ovq_grad_norm(m->grads + a0, an);
+    part *= part;
+    if (t->shm) OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &part, 1, MPI_DOUBLE, MPI_SUM, t->comm));
+    gnorm = sqrt(part);
+  }
   const char *bad = first_nonfinite(extra, gnorm);
-  if (!bad && ovq_adam_step(&t->adam, t->pos[P_T] + 1, m->params, m->grads, t->adam_m, t->adam_v,
-                            t->n_adam, gnorm))
-    bad = "gradient";
+  int adam_bad = 0;
+  if (!bad)
+    adam_bad = ovq_adam_step(&t->adam, t->pos[P_T] + 1, m->params + a0, m->grads + a0,
+                             t->adam_m + a0, t->adam_v + a0, an, gnorm);
+  if (t->shm)
+    OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &adam_bad, 1, MPI_INT, MPI_MAX, t->comm));
+  if (adam_bad) bad = "gradient";
   if (bad)
     return ovq_error("training diverged: non-finite %s at epoch %lld, step %lld; the last "
                      "checkpoint (if any) is kept. Try a smaller train.lr or train.clip_norm",
                      bad, (long long)t->pos[P_EPOCH] + 1, (long long)t->pos[P_STEP] + 1);
   t->pos[P_T]++;
-  if (t->ema) ema_update(t, extra);
+  /* In shared memory the codebook exists once: rank 0 writes it. */
+  if (t->ema) ema_update(t, extra, !t->shm || t->rank == 0);
   if (t->is_vq)
     for (int64_t k = 0; k < t->G * t->K; k++) t->usage[k] += extra[N_FIXED + k];
   t->acc[ACC_RECON] += extra[X_RECON] * (double)bsz;
@@ -398,6 +559,9 @@ static OvqStatus step(Trainer *t, int *stop) {
   t->acc[ACC_COMMIT] += extra[X_COMMIT] * (double)bsz;
   t->acc[ACC_KL] += extra[X_KL] * (double)bsz;
   *stop = extra[X_STOP] > 0.0f;
+  /* Every share of the parameters is updated before anyone starts the next step (and no rank
+   * zeroes its slab while another still reads it). */
+  if (t->shm) shm_fence(t, t->pwin);
   return OVQ_OK;
 }
 
@@ -446,7 +610,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
     if (!(t->usage[gk] < threshold)) continue;
-    memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
+    if (!t->shm || t->rank == 0) memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
     if (t->ema) {
       t->ema_n[gk] = 1.0;
       memcpy(t->ema_m + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
@@ -460,6 +624,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   }
   free(vec);
   free(z);
+  if (t->shm) shm_fence(t, t->pwin);
   return n_dead;
 }
 
@@ -673,7 +838,10 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
             (long long)(t.G * t.K));
   }
   ovq_stop_catch();
+  /* After any restore or initialisation, which write the model's own buffers. */
+  if (st == OVQ_OK && !t.repro) shm_setup(&t);
   if (st == OVQ_OK) st = run(&t, outcome);
+  shm_teardown(&t);
   trainer_free(&t);
   return st;
 }
