@@ -43,8 +43,6 @@ void ovq_log_set_level(OvqLogLevel level);
 OvqLogLevel ovq_log_get_level(void);
 /* Local. Rank 0 only prints (others return at once); messages below the level are dropped. */
 void ovq_log(OvqLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Local. Prints from any rank, prefixed "[rank r]" (for rank-specific warnings). */
-void ovq_log_any(OvqLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 int ovq_log_rank(void);
 
 /* Tier 1: never returns. */

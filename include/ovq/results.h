@@ -61,9 +61,6 @@ void ovq_results_write_attr_double(OvqResults *r, const char *obj, const char *n
 /* Collective. Finishes the file and renames it into place. */
 OvqStatus ovq_results_commit(OvqResults *r);
 
-/* Collective. Abandons the file (removes the temporary). */
-void ovq_results_discard(OvqResults *r);
-
 /* ---- reading ---- */
 
 /* Collective. Opens a results file read-only; OVQ_ERR everywhere (message names the file) if it

@@ -60,33 +60,21 @@ static const char *level_name(OvqLogLevel l) {
   }
 }
 
-static void vlog(OvqLogLevel level, int with_rank, const char *fmt, va_list ap) {
+void ovq_log(OvqLogLevel level, const char *fmt, ...) {
+  if (g_rank != 0 || level > g_level) return;
   char buf[8192];
+  va_list ap;
+  va_start(ap, fmt);
   vsnprintf(buf, sizeof buf, fmt, ap);
-  if (level == OVQ_LOG_INFO && !with_rank)
+  va_end(ap);
+  /* Info lines read as plain progress; the other levels say what they are. */
+  if (level == OVQ_LOG_INFO)
     fprintf(stderr, "oncovq: %s\n", buf);
-  else if (with_rank)
-    fprintf(stderr, "oncovq [rank %d] %s: %s\n", g_rank, level_name(level), buf);
   else
     fprintf(stderr, "oncovq %s: %s\n", level_name(level), buf);
   fflush(stderr);
 }
 
-void ovq_log(OvqLogLevel level, const char *fmt, ...) {
-  if (g_rank != 0 || level > g_level) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vlog(level, 0, fmt, ap);
-  va_end(ap);
-}
-
-void ovq_log_any(OvqLogLevel level, const char *fmt, ...) {
-  if (level > g_level) return;
-  va_list ap;
-  va_start(ap, fmt);
-  vlog(level, 1, fmt, ap);
-  va_end(ap);
-}
 
 _Noreturn void ovq_abort_at(const char *file, int line, const char *fmt, ...) {
   char buf[4096];

@@ -101,13 +101,6 @@ OvqStatus ovq_h5_commit(hid_t file, const char *tmp, const char *path, MPI_Comm 
   return ovq_status_agree(comm, st);
 }
 
-void ovq_h5_discard(hid_t file, const char *tmp, MPI_Comm comm) {
-  int rank;
-  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
-  H5Fclose(file);
-  OVQ_MPI_CHECK(MPI_Barrier(comm));
-  if (rank == 0) remove(tmp);
-}
 
 hid_t ovq_h5_str_type(int width) {
   hid_t t = OVQ_H5_CHECK(H5Tcopy(H5T_C_S1));

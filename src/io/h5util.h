@@ -20,9 +20,6 @@ OvqStatus ovq_h5_create_tmp(const char *path, MPI_Comm comm, hid_t *file, char *
 /* Closes the file, then renames tmp over path (rank 0). On failure removes tmp. */
 OvqStatus ovq_h5_commit(hid_t file, const char *tmp, const char *path, MPI_Comm comm);
 
-/* Closes the file and removes tmp, after an error (status already agreed). */
-void ovq_h5_discard(hid_t file, const char *tmp, MPI_Comm comm);
-
 /* Local. Fixed-length NUL-terminated string type of the given width (caller closes). */
 hid_t ovq_h5_str_type(int width);
 

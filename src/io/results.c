@@ -111,12 +111,6 @@ OvqStatus ovq_results_commit(OvqResults *r) {
   return st;
 }
 
-void ovq_results_discard(OvqResults *r) {
-  ovq_h5_discard(r->file, r->tmp, r->comm);
-  free(r->tmp);
-  free(r->path);
-  memset(r, 0, sizeof *r);
-}
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
