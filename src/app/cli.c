@@ -107,3 +107,17 @@ int cli_parse(const char *cmd, int argc, char **argv, const CliOption *opts, int
       }
   return CLI_OK;
 }
+
+int cli_config(const char *cmd, int argc, char **argv, const CliOption *opts, int n_opts,
+               void (*help)(void), const char *const *required, MPI_Comm comm, OvqConfig *cfg) {
+  CliCommon cc = {0};
+  int rc = cli_parse(cmd, argc, argv, opts, n_opts, &cc, help, required);
+  if (rc == CLI_OK) rc = cli_resolve(&cc, comm, cfg);
+  cli_common_free(&cc);
+  if (rc == CLI_OK) {
+    char *ov = ovq_config_overrides(cfg);
+    ovq_log(OVQ_LOG_INFO, "config: %s", ov[0] ? ov : "(defaults)");
+    free(ov);
+  }
+  return rc;
+}

@@ -37,6 +37,13 @@ typedef struct CliOption {
 int cli_parse(const char *cmd, int argc, char **argv, const CliOption *opts, int n_opts,
               CliCommon *cc, void (*help)(void), const char *const *required);
 
+/* Collective on comm. The whole front of a config-driven subcommand: cli_parse with the common
+ * options, then the config resolved from defaults, --config and the overrides (rank 0 parses,
+ * all ranks get it), the log level set, and the non-default settings logged. Returns CLI_OK,
+ * CLI_HELP (help printed), CLI_USAGE or CLI_FAIL (message printed). */
+int cli_config(const char *cmd, int argc, char **argv, const CliOption *opts, int n_opts,
+               void (*help)(void), const char *const *required, MPI_Comm comm, OvqConfig *cfg);
+
 /* If argv[*i] is a common option, consumes it (and its value) and returns 1; returns -1 (after
  * printing a usage message on rank 0) when its value is missing, 0 when it is not common. */
 int cli_common_take(CliCommon *cc, int argc, char **argv, int *i);

@@ -63,17 +63,10 @@ int cmd_synth(int argc, char **argv, MPI_Comm comm) {
                             {"--format", "synth.format", NULL, NULL},
                             {"--out", NULL, &out, NULL}};
   static const char *const required[] = {"--out", NULL};
-  CliCommon cc = {0};
-  int rc = cli_parse("synth", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &cc, help,
-                     required);
-  if (rc == CLI_HELP) {
-    cli_common_free(&cc);
-    return CLI_OK;
-  }
   OvqConfig cfg;
-  if (rc == CLI_OK) rc = cli_resolve(&cc, comm, &cfg);
-  cli_common_free(&cc);
-  if (rc != CLI_OK) return rc;
+  int rc = cli_config("synth", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), help, required,
+                      comm, &cfg);
+  if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
 
   OvqSynthParams p;
   memset(&p, 0, sizeof p);
@@ -84,9 +77,6 @@ int cmd_synth(int argc, char **argv, MPI_Comm comm) {
   /* Every rank parses the same broadcast config, so they agree without communication. */
   if (parse_cancers(cfg.synth.cancers, &p) != OVQ_OK) return cli_fail();
 
-  char *overrides = ovq_config_overrides(&cfg);
-  ovq_log(OVQ_LOG_INFO, "config: %s", overrides[0] ? overrides : "(defaults)");
-  free(overrides);
   int size;
   MPI_Comm_size(comm, &size);
 

@@ -85,25 +85,15 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
                             {"--out", NULL, &out, NULL},
                             {"--resume", NULL, NULL, &resume}};
   static const char *const required[] = {"--out", NULL};
-  CliCommon cc = {0};
-  int rc = cli_parse("train", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), &cc, help,
-                     required);
-  if (rc == CLI_HELP) {
-    cli_common_free(&cc);
-    return CLI_OK;
-  }
   OvqConfig cfg;
-  if (rc == CLI_OK) rc = cli_resolve(&cc, comm, &cfg);
-  cli_common_free(&cc);
-  if (rc != CLI_OK) return rc;
+  int rc = cli_config("train", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), help, required,
+                      comm, &cfg);
+  if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
   if (!cfg.data.cohort[0]) {
     ovq_error("data.cohort is not set: give --cohort FILE or --set data.cohort=FILE");
     return cli_fail();
   }
   if (!cfg.train.checkpoint[0]) snprintf(cfg.train.checkpoint, sizeof cfg.train.checkpoint, "%s.ckpt", out);
-  char *ov = ovq_config_overrides(&cfg);
-  ovq_log(OVQ_LOG_INFO, "config: %s", ov);
-  free(ov);
 
   OvqCohort c;
   if (ovq_cohort_read(cfg.data.cohort, cfg.data.cancer, comm, &c) != OVQ_OK) return cli_fail();
