@@ -19,10 +19,12 @@
  *   n_params        P of the model (weights, biases, codebook K x D)
  *   stream_gbs      bandwidth of a pass reading 4 and writing 3 float arrays of P elements
  *                   (the traffic of Adam: p, g, m, v in; p, m, v out) with only FMAs
- *   adam_pass_s     one pass of the real Adam update (sqrt and divide per element, the loop of
- *                   src/nn/adam.c compiled with the same flags) over P parameters
+ *   adam_pass_s     one pass of the real Adam update over P parameters: ovq_adam_step from
+ *                   the project's library (linked in), as training runs it
  * Each figure is the best of several repetitions after a warm-up. */
 #include <cblas.h>
+
+#include "ovq/adam.h"
 #include <math.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -151,21 +153,6 @@ static void stream_pass(float *restrict p, const float *restrict g, float *restr
   }
 }
 
-/* src/nn/adam.c's element loop (plain Adam, no clipping, no weight decay). */
-static void adam_pass(float *restrict p, const float *restrict g, float *restrict m,
-                      float *restrict v, size_t n, float step_size, float bc2_sqrt) {
-  const float b1 = 0.9f, omb1 = 0.1f, b2 = 0.999f, omb2 = 0.001f, eps = 1e-8f, decay = 1.0f;
-  for (size_t i = 0; i < n; i++) {
-    float gi = g[i];
-    float mi = m[i] * b1 + omb1 * gi;
-    float vi = v[i] * b2 + omb2 * gi * gi;
-    float denom = sqrtf(vi) / bc2_sqrt + eps;
-    m[i] = mi;
-    v[i] = vi;
-    p[i] = p[i] * decay - step_size * mi / denom;
-  }
-}
-
 int main(int argc, char **argv) {
   long a[8] = {1100, 21800, 256, 2048, 512, 64, 64, 64};
   int step_only = argc > 1 && strcmp(argv[1], "--step-only") == 0;
@@ -259,9 +246,11 @@ int main(int argc, char **argv) {
     double el = now() - t0;
     if (rep > 0 && el < best_stream) best_stream = el;
   }
+  OvqAdamConfig ac;
+  ovq_adam_defaults(&ac);
   for (int rep = 0; rep < 4; rep++) {
     double t0 = now();
-    adam_pass(p, gr, m, v, P, 1e-3f, 0.03f);
+    ovq_adam_step(&ac, rep + 1, p, gr, m, v, (int64_t)P, 0.0);
     double el = now() - t0;
     if (rep > 0 && el < best_adam) best_adam = el;
   }

@@ -127,17 +127,19 @@ if [ ! -f "$BUILD/CMakeCache.txt" ] \
   cmake -S "$ROOT" -B "$BUILD" -DCMAKE_BUILD_TYPE=Release >"$WORK/cmake.log" 2>&1 \
     || { cat "$WORK/cmake.log"; die "cmake configure failed"; }
 fi
-cmake --build "$BUILD" -j "$NCPU" --target oncovq >"$WORK/build.log" 2>&1 \
+cmake --build "$BUILD" -j "$NCPU" --target oncovq ovq >"$WORK/build.log" 2>&1 \
   || { tail -n 40 "$WORK/build.log"; die "build failed"; }
 OVQ="$BUILD/oncovq"
 "$OVQ" --version
 
-CC_BIN="${CC:-cc}"
 OPENBLAS_FLAGS="$(pkg-config --cflags --libs openblas 2>/dev/null || echo -lopenblas)"
-# -O3 -fno-math-errno: the flags src/nn/adam.c is built with, so its Adam loop copy compares.
+HDF5_FLAGS="$(pkg-config --cflags --libs hdf5-openmpi 2>/dev/null || echo -lhdf5)"
+# Linked with the project's library, so the Adam pass it times is the real ovq_adam_step as
+# built for training (its own flags and CPU-specific clones).
 # shellcheck disable=SC2086
-"$CC_BIN" -O3 -fno-math-errno "$BENCH/bench_sgemm.c" -o "$WORK/bench_sgemm" $OPENBLAS_FLAGS -lm \
-  || die "cannot compile tools/bench/bench_sgemm.c (needs libopenblas-dev)"
+mpicc -O3 -I"$ROOT/include" "$BENCH/bench_sgemm.c" -o "$WORK/bench_sgemm" "$BUILD/libovq.a" \
+  $HDF5_FLAGS $OPENBLAS_FLAGS -lm \
+  || die "cannot compile tools/bench/bench_sgemm.c (needs libopenblas-dev, libhdf5-openmpi-dev)"
 
 # ---- data ---------------------------------------------------------------------------------------
 if [ ! -f "$COHORT" ]; then
