@@ -13,6 +13,7 @@ PACKAGES=(
   libopenblas-dev                  # BLAS / LAPACK
   libgsl-dev                       # special functions and distributions
   zlib1g-dev                       # .gz inputs
+  clang-14 libclang-rt-14-dev      # libFuzzer + sanitizers (tools/fuzz.sh)
 )
 # The comments above are for readers; strip them from the list.
 mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#')

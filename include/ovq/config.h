@@ -25,6 +25,37 @@ typedef struct OvqConfig {
     char cancer[16];           /* one cancer type of a pan-cancer file; "" = all */
   } data;
   struct {
+    /* Input files (Xena-style matrices, plain or .gz) and how to read them. */
+    char mrna[OVQ_PATH_MAX];
+    char mirna[OVQ_PATH_MAX];     /* optional */
+    char clinical[OVQ_PATH_MAX];  /* one row per sample */
+    char labels[OVQ_PATH_MAX];    /* optional second table with subtype labels */
+    char layout[20];              /* features_as_rows (Xena) | samples_as_rows */
+    char delimiter[8];            /* tab | comma */
+    char gdc_sheet[OVQ_PATH_MAX]; /* GDC sample sheet: per-sample files instead of matrices */
+    char gdc_dir[OVQ_PATH_MAX];   /* where the GDC files are (DIR/File ID/File Name or DIR/File Name) */
+    char gdc_value[64];           /* value column of gene-expression files */
+    char gdc_mirna_value[64];     /* value column of miRNA files */
+    char sample_column[64], label_column[64], os_time_column[64], os_event_column[64];
+    char cancer_column[64];
+    char labels_sample_column[64];
+    char cancer[16];        /* cancer type of every sample (instead of cancer_column) */
+    char sample_types[64];  /* TCGA sample-type codes kept, comma-separated, or "all" */
+    char log[8];            /* auto | yes | no: apply log2(x + 1) */
+    char empty_features[8]; /* error | drop: features missing in every sample */
+  } import;
+  struct {
+    double zero_fraction;   /* drop features that are 0 in more than this fraction of samples */
+    char impute[8];         /* knn | mean */
+    int64_t knn_k;
+    double knn_rowmax, knn_colmax;
+    int64_t knn_maxp;
+    char select[12];        /* none | variance | mad: keep the most variable features per omic */
+    int64_t top_mrna, top_mirna; /* features kept per omic (0 = all) */
+    int standardize;        /* per-feature mean 0, standard deviation 1 */
+    double weight_mrna, weight_mirna; /* multiply each omic's block after standardisation */
+  } prep;
+  struct {
     char cancers[128]; /* comma-separated TCGA abbreviations */
     double scale;      /* multiplies the TCGA-like sample counts */
     int64_t seed;

@@ -1,7 +1,9 @@
 /* Results files (HDF5, schema "oncovq-results" version 1): what a run learned about a cohort.
  *   /                        attributes: format, format_version, oncovq_version, config
  *   /samples/{id,cancer,label,os_time,os_event[,true_subtype]}   as in the cohort file, [N]
- *   /prep/features string [F], /prep/mean float64 [F], /prep/scale float64 [F]  the transform
+ *   /prep/features string [F], /prep/{mean,scale,weight} float64 [F], /prep/n_mrna int64 [1]:
+ *                            the fitted preprocessing transform (ovq/prep.h)
+ *   /prep/x float32 [N][F]   the preprocessed matrix (written by oncovq prep)
  *   /models/<type>/params float32 [P]   the parameter slab (layout fixed by the config)
  *   /models/<type>/codebook float32 [G*K][D/G]   (vqvae)
  *   /models/<type>/history/{loss,recon,codebook,commitment,kl,perplexity,seconds} float64 [E],

@@ -31,6 +31,7 @@ enum {
   OVQ_STREAM_KMEANS_PAR = 17,       /* k-means|| per-sample draws: (restart*5 + round)*N + row */
   OVQ_STREAM_KMEANS_PAR_FIRST = 18, /* k-means|| first centre: restart */
   OVQ_STREAM_KMEANS_PAR_PP = 19,    /* k-means++ on the k-means|| candidates: restart << 32 | c */
+  OVQ_STREAM_IMPUTE_SPLIT = 20,     /* KNN imputation, two-means splits (src/prep/impute.c): set */
 };
 
 typedef struct OvqRng {

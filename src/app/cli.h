@@ -66,5 +66,7 @@ int cmd_synth(int argc, char **argv, MPI_Comm comm);
 int cmd_info(int argc, char **argv, MPI_Comm comm);
 int cmd_train(int argc, char **argv, MPI_Comm comm);
 int cmd_embed(int argc, char **argv, MPI_Comm comm);
+int cmd_import(int argc, char **argv, MPI_Comm comm);
+int cmd_prep(int argc, char **argv, MPI_Comm comm);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "ovq/cohort.h"
+#include "ovq/prep.h"
 #include "ovq/results.h"
 #include "ovq/trainer.h"
 
@@ -15,43 +16,9 @@ static void help(void) {
          "Applies a model trained by 'oncovq train' (its weights and its fitted feature\n"
          "transform) to the samples of another cohort and writes their latent features. The\n"
          "cohort must contain every feature the model was trained on (matched by id; extra\n"
-         "features are ignored).\n");
-}
-
-typedef struct IdIndex {
-  const char *id;
-  int64_t col;
-} IdIndex;
-
-static int cmp_id(const void *a, const void *b) {
-  return strcmp(((const IdIndex *)a)->id, ((const IdIndex *)b)->id);
-}
-
-/* The cohort's column (mRNA then miRNA) of each model feature; OVQ_ERR naming the first
- * feature the cohort lacks. */
-static OvqStatus map_features(const OvqCohort *c, const OvqStrings *want, int64_t *col,
-                              const char *cohort_path) {
-  int64_t n = c->n_mrna + c->n_mirna;
-  IdIndex *idx = OVQ_MALLOC(sizeof(IdIndex) * (size_t)(n > 0 ? n : 1));
-  for (int64_t j = 0; j < c->n_mrna; j++) idx[j] = (IdIndex){ovq_strings_at(&c->mrna_ids, j), j};
-  for (int64_t j = 0; j < c->n_mirna; j++)
-    idx[c->n_mrna + j] = (IdIndex){ovq_strings_at(&c->mirna_ids, j), c->n_mrna + j};
-  qsort(idx, (size_t)n, sizeof *idx, cmp_id);
-  int64_t missing = 0;
-  const char *first = NULL;
-  for (int64_t j = 0; j < want->n; j++) {
-    IdIndex key = {ovq_strings_at(want, j), 0};
-    IdIndex *hit = bsearch(&key, idx, (size_t)n, sizeof *idx, cmp_id);
-    col[j] = hit ? hit->col : -1;
-    if (!hit && !missing++) first = key.id;
-  }
-  OvqStatus st = OVQ_OK;
-  if (missing)
-    st = ovq_error("%s: %lld of the model's %lld features are missing (first: '%s'); embed a "
-                   "cohort measured on the same features", cohort_path, (long long)missing,
-                   (long long)want->n, first);
-  free(idx);
-  return st;
+         "features are ignored). Its missing values are imputed within the cohort as in\n"
+         "training ([prep] settings of the training run); then the training means and scales\n"
+         "standardise it.\n");
 }
 
 int cmd_embed(int argc, char **argv, MPI_Comm comm) {
@@ -80,23 +47,18 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
     snprintf(set, sizeof set, "model.type=%s", model);
     st = ovq_config_set(&cfg, set, "--model");
   }
-  OvqStrings ids = {0, 0, NULL};
-  double *mean = NULL, *scale = NULL;
+  OvqPrepTransform tr;
+  memset(&tr, 0, sizeof tr);
   float *params = NULL;
-  int64_t n_mean = 0, n_scale = 0, n_params = 0;
+  int64_t n_params = 0;
   char name[128];
   snprintf(name, sizeof name, "/models/%s/params", cfg.model.type);
-  if (st == OVQ_OK) st = ovq_results_read_strings(&in, "/prep/features", &ids);
-  if (st == OVQ_OK) st = ovq_results_read_array(&in, "/prep/mean", H5T_NATIVE_DOUBLE, (void **)&mean, &n_mean);
-  if (st == OVQ_OK) st = ovq_results_read_array(&in, "/prep/scale", H5T_NATIVE_DOUBLE, (void **)&scale, &n_scale);
+  if (st == OVQ_OK) st = ovq_prep_read(&in, results, &tr);
   if (st == OVQ_OK) st = ovq_results_read_array(&in, name, H5T_NATIVE_FLOAT, (void **)&params, &n_params);
   ovq_results_close(&in);
   st = ovq_status_agree(comm, st);
-  if (st != OVQ_OK || n_mean != ids.n || n_scale != ids.n) {
-    if (st == OVQ_OK) ovq_error("%s: /prep arrays disagree in length", results);
-    ovq_strings_free(&ids);
-    free(mean);
-    free(scale);
+  if (st != OVQ_OK) {
+    ovq_prep_free(&tr);
     free(params);
     return cli_fail();
   }
@@ -104,13 +66,19 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
   OvqCohort c;
   int rc = CLI_OK;
   if (ovq_cohort_read(cohort, cancer, comm, &c) != OVQ_OK) rc = cli_fail();
-  const int64_t F = ids.n;
-  int64_t *col = OVQ_MALLOC(sizeof(int64_t) * (size_t)(F > 0 ? F : 1));
-  if (rc == CLI_OK && map_features(&c, &ids, col, cohort) != OVQ_OK) rc = cli_fail();
-  OvqModel m;
-  memset(&m, 0, sizeof m);
+  const int64_t F = tr.n_features;
   OvqMatrix x;
   memset(&x, 0, sizeof x);
+  OvqPrepOptions po;
+  ovq_prep_options_from_config(&cfg, &po);
+  if (rc == CLI_OK && ovq_prep_apply(&c, &tr, &po, comm, &x) != OVQ_OK) {
+    char msg0[1024];
+    snprintf(msg0, sizeof msg0, "%s", ovq_error_message());
+    ovq_error("%s: %s", cohort, msg0);
+    rc = cli_fail();
+  }
+  OvqModel m;
+  memset(&m, 0, sizeof m);
   OvqModelSpec spec;
   char msg[256];
   if (rc == CLI_OK && ovq_model_spec_from_config(&cfg, F, &spec) != OVQ_OK) rc = cli_fail();
@@ -127,14 +95,6 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
   }
   if (rc == CLI_OK) {
     memcpy(m.params, params, sizeof(float) * (size_t)n_params);
-    /* The training transform: standardise with the training means and scales, missing -> 0. */
-    ovq_matrix_alloc(&x, c.n_total, c.row_start, c.n_local, F);
-    for (int64_t i = 0; i < c.n_local; i++)
-      for (int64_t j = 0; j < F; j++) {
-        int64_t k = col[j];
-        float v = k < c.n_mrna ? c.mrna[i * c.n_mrna + k] : c.mirna[i * c.n_mirna + k - c.n_mrna];
-        x.x[i * F + j] = isnan(v) ? 0.0f : (float)(((double)v - mean[j]) / scale[j]);
-      }
     OvqLatents lat;
     ovq_latents_compute(&m, &x, cfg.train.reproducible ? cfg.train.repro_workers : 0, comm, &lat);
     snprintf(cfg.data.cohort, sizeof cfg.data.cohort, "%s", cohort);
@@ -157,10 +117,7 @@ int cmd_embed(int argc, char **argv, MPI_Comm comm) {
   ovq_matrix_free(&x);
   ovq_model_destroy(&m);
   ovq_cohort_destroy(&c);
-  free(col);
-  ovq_strings_free(&ids);
-  free(mean);
-  free(scale);
+  ovq_prep_free(&tr);
   free(params);
   return rc;
 }

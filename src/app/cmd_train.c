@@ -7,7 +7,7 @@
 #include "ovq/cohort.h"
 #include "ovq/progress.h"
 #include "ovq/results.h"
-#include "ovq/standin.h"
+#include "ovq/prep.h"
 #include "ovq/stop.h"
 #include "ovq/trainer.h"
 
@@ -16,7 +16,7 @@ static void help(void) {
          "                    [--cohort COHORT.h5] [--cancer TYPE] [--model vqvae|ae|vae]\n"
          "                    [--epochs N] [--resume]\n\n"
          "Trains a VQ-VAE (or the AE / VAE baselines) data-parallel over the MPI ranks on the\n"
-         "cohort's standardised mRNA + miRNA expression and writes the weights, the per-epoch\n"
+         "cohort's preprocessed mRNA + miRNA expression ([prep] settings) and writes the weights, the per-epoch\n"
          "history and every sample's latent features to RESULTS.h5.\n\n"
          "options:\n"
          "  --cohort FILE   cohort file (data.cohort)\n"
@@ -32,14 +32,6 @@ static void help(void) {
 }
 
 enum { EXIT_INTERRUPTED = 3 };
-
-static void concat_ids(const OvqCohort *c, OvqStrings *ids) {
-  int w = c->mrna_ids.width > c->mirna_ids.width ? c->mrna_ids.width : c->mirna_ids.width;
-  ovq_strings_alloc(ids, c->n_mrna + c->n_mirna, w);
-  for (int64_t j = 0; j < c->n_mrna; j++) ovq_strings_set(ids, j, ovq_strings_at(&c->mrna_ids, j));
-  for (int64_t j = 0; j < c->n_mirna; j++)
-    ovq_strings_set(ids, c->n_mrna + j, ovq_strings_at(&c->mirna_ids, j));
-}
 
 static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
                         const OvqMatrix *x, const OvqLatents *lat, double data_var,
@@ -98,14 +90,22 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
   OvqCohort c;
   if (ovq_cohort_read(cfg.data.cohort, cfg.data.cancer, comm, &c) != OVQ_OK) return cli_fail();
   OvqMatrix x;
-  OvqStandinTransform tr;
-  ovq_standin_fit_apply(&c, comm, &x, &tr);
+  OvqPrepTransform tr;
+  OvqPrepOptions po;
+  OvqPrepReport prep_report;
+  ovq_prep_options_from_config(&cfg, &po);
+  if (ovq_prep_fit(&c, &po, comm, &x, &tr, &prep_report) != OVQ_OK) {
+    ovq_cohort_destroy(&c);
+    return cli_fail();
+  }
+  ovq_prep_log_report(&prep_report);
   double var = ovq_matrix_variance(&x, comm);
   int size;
   MPI_Comm_size(comm, &size);
   ovq_log(OVQ_LOG_INFO, "data: %lld samples%s%s x %lld features (%lld genes + %lld miRNAs), "
           "variance %.4f, %d rank%s", (long long)x.n_total, cfg.data.cancer[0] ? " of " : "",
-          cfg.data.cancer, (long long)x.n_cols, (long long)c.n_mrna, (long long)c.n_mirna, var,
+          cfg.data.cancer, (long long)x.n_cols, (long long)tr.n_mrna,
+          (long long)(tr.n_features - tr.n_mrna), var,
           size, size == 1 ? "" : "s");
 
   OvqModelSpec spec;
@@ -148,12 +148,7 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
       rc = cli_fail();
     } else {
       ovq_results_write_samples(&r, &c);
-      OvqStrings ids;
-      concat_ids(&c, &ids);
-      ovq_results_write_strings(&r, "/prep/features", &ids);
-      ovq_strings_free(&ids);
-      ovq_results_write_array(&r, "/prep/mean", H5T_NATIVE_DOUBLE, tr.mean, tr.n_features, 0);
-      ovq_results_write_array(&r, "/prep/scale", H5T_NATIVE_DOUBLE, tr.scale, tr.n_features, 0);
+      ovq_prep_write(&r, &tr);
       write_model(&r, &m, &hist, &x, &lat, var, cfg.model.type);
       if (ovq_results_commit(&r) != OVQ_OK)
         rc = cli_fail();
@@ -165,7 +160,7 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
   }
   ovq_history_free(&hist);
   ovq_model_destroy(&m);
-  ovq_standin_free(&tr);
+  ovq_prep_free(&tr);
   ovq_matrix_free(&x);
   ovq_cohort_destroy(&c);
   return rc;

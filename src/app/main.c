@@ -16,6 +16,8 @@ typedef struct Command {
 
 static const Command kCommands[] = {
     {"synth", cmd_synth, "generate the built-in synthetic TCGA-like pan-cancer cohort"},
+    {"import", cmd_import, "import Xena / GDC expression and clinical files into a cohort file"},
+    {"prep", cmd_prep, "preprocess a cohort (filter, KNN impute, select, standardise)"},
     {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
     {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
     {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},

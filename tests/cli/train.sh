@@ -76,7 +76,7 @@ else
   bad "embed differs from training latents: $(head -2 "$DIR/out")"
 fi
 expect_ok 2 synth --cancers BRCA --scale 0.05 --genes 200 --mirnas 40 --out "$DIR/other.h5"
-expect_fail 2 "of the model's 340 features are missing" embed --results "$DIR/vqvae.h5" \
+expect_fail 2 "features of the model are not in the cohort" embed --results "$DIR/vqvae.h5" \
   --cohort "$DIR/other.h5" --out "$DIR/x.h5"
 expect_fail 2 "not an OncoVQ results file" embed --results "$DIR/c.h5" --cohort "$DIR/c.h5" \
   --out "$DIR/x.h5"
