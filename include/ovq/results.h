@@ -74,6 +74,12 @@ OvqStatus ovq_results_open(OvqResults *r, const char *path, MPI_Comm comm);
 OvqStatus ovq_results_read_array(OvqResults *r, const char *name, hid_t mem_type, void **data,
                                  int64_t *n);
 
+/* Collective. Reads this rank's block ovq_partition_block(N, size, rank) of the rows of a 1-D or
+ * 2-D dataset [N][n_cols] (n_cols = 1 for 1-D) into a new array. OVQ_ERR if it is missing. */
+OvqStatus ovq_results_read_block(OvqResults *r, const char *name, hid_t mem_type, void **data,
+                                 int64_t *n_total, int64_t *n_cols, int64_t *row_start,
+                                 int64_t *n_local);
+
 /* Collective. Reads a 1-D fixed-length string dataset on every rank. */
 OvqStatus ovq_results_read_strings(OvqResults *r, const char *name, OvqStrings *s);
 

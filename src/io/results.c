@@ -1,6 +1,8 @@
 /* Results files (see include/ovq/results.h). */
 #include "ovq/results.h"
 
+#include "ovq/partition.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -181,6 +183,29 @@ OvqStatus ovq_results_read_array(OvqResults *r, const char *name, hid_t mem_type
   free(idx);
   H5Dclose(d);
   *n = rows * cols;
+  return OVQ_OK;
+}
+
+OvqStatus ovq_results_read_block(OvqResults *r, const char *name, hid_t mem_type, void **data,
+                                 int64_t *n_total, int64_t *n_cols, int64_t *row_start,
+                                 int64_t *n_local) {
+  hid_t d;
+  int64_t rows, cols;
+  if (open_whole(r, name, &d, &rows, &cols) != OVQ_OK) return OVQ_ERR;
+  int rank, size;
+  MPI_Comm_rank(r->comm, &rank);
+  MPI_Comm_size(r->comm, &size);
+  OvqRange b = ovq_partition_block(rows, size, rank);
+  int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(b.count > 0 ? b.count : 1));
+  for (int64_t i = 0; i < b.count; i++) idx[i] = b.start + i;
+  *data = OVQ_MALLOC(H5Tget_size(mem_type) * (size_t)(b.count * cols > 0 ? b.count * cols : 1));
+  ovq_h5_read_rows(d, mem_type, *data, idx, b.count, cols, r->comm);
+  free(idx);
+  H5Dclose(d);
+  *n_total = rows;
+  *n_cols = cols;
+  *row_start = b.start;
+  *n_local = b.count;
   return OVQ_OK;
 }
 
