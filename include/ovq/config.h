@@ -56,6 +56,17 @@ typedef struct OvqConfig {
     double weight_mrna, weight_mirna; /* multiply each omic's block after standardisation */
   } prep;
   struct {
+    char features[8];   /* latent (the model's latent features) | raw (the preprocessed matrix) */
+    char methods[128];  /* comma-separated: kmeans, gmm, spectral, snf, nmf, icluster, hclust */
+    int64_t k;          /* clusters; 0 = choose over k_min..k_max */
+    int64_t k_min, k_max;
+    int64_t seed;
+    int64_t n_init, max_iter;
+    char kmeans_init[12];       /* kmeans++ | kmeans|| */
+    char gmm_covariance[12];    /* full | diag | spherical */
+    char hclust_linkage[12];    /* average | complete | ward */
+  } cluster;
+  struct {
     char cancers[128]; /* comma-separated TCGA abbreviations */
     double scale;      /* multiplies the TCGA-like sample counts */
     int64_t seed;

@@ -20,6 +20,7 @@ static const Command kCommands[] = {
     {"prep", cmd_prep, "preprocess a cohort (filter, KNN impute, select, standardise)"},
     {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
     {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
+    {"cluster", cmd_cluster, "cluster latent features or preprocessed expression; choose k"},
     {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},
 };
 

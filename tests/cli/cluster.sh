@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# oncovq cluster end to end: latents of a trained model and the preprocessed matrix, the same
+# labels at 1 and 2 ranks, the per-k table, and bad requests (clear message, non-zero exit, no
+# output). Usage: cluster.sh OVQ H5SAME SCRATCH_DIR
+OVQ=$1 H5SAME=$2 DIR=$3
+source "$(dirname "$0")/lib.sh"
+rm -rf "$DIR" && mkdir -p "$DIR"
+cd "$DIR" || exit 1
+
+expect_ok 2 synth --cancers BRCA --scale 0.1 --genes 300 --mirnas 30 --out c.h5
+expect_ok 2 train --cohort c.h5 --epochs 3 --set model.hidden=64,32 --set model.latent=8 \
+  --set model.codebook_size=8 --set train.batch=32 --out m.h5
+expect_ok 1 cluster --input m.h5 --out k1.h5
+expect_ok 2 cluster --input m.h5 --out k2.h5
+grep -q "highest mean silhouette" err && ok "k chosen by silhouette" || bad "no choice of k logged"
+"$H5SAME" k1.h5 k2.h5 /clusters/kmeans/labels /clusters/kmeans/k3/labels >/dev/null \
+  && ok "labels identical at 1 and 2 ranks" || bad "labels differ between 1 and 2 ranks"
+expect_ok 2 prep --cohort c.h5 --out p.h5
+expect_ok 2 cluster --input p.h5 --features raw --k 4 --out kr.h5
+grep -q "(2 views)" err && ok "raw data: mRNA and miRNA views" || bad "raw data not split into views"
+
+expect_fail 2 "unknown method 'bogus'" cluster --input m.h5 --methods kmeans,bogus --out x.h5
+expect_fail 2 "/prep/x is missing" cluster --input m.h5 --features raw --out x.h5
+expect_fail 2 "/models/ae/latent is missing" cluster --input m.h5 --model ae --out x.h5
+expect_fail 2 "k = 500: needs 2 <= k" cluster --input m.h5 --k 500 --out x.h5
+expect_fail 1 "cluster.k = 1" cluster --input m.h5 --k 1 --out x.h5
+[ -e x.h5 ] && bad "output written after an error" || ok "no output after errors"
+finish
