@@ -24,6 +24,7 @@ typedef struct OvqClusterData {
   int64_t d[OVQ_CLUSTER_MAX_VIEWS];
   const float *all; /* [n_local][d_all]: the views side by side, not owned */
   int64_t d_all;
+  int skip_silhouette; /* 1: leave diag.silhouette NaN (consensus reps do not need it) */
 } OvqClusterData;
 
 /* Diagnostics; NaN where a method has no such quantity. */

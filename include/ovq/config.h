@@ -65,6 +65,17 @@ typedef struct OvqConfig {
     char kmeans_init[12];       /* kmeans++ | kmeans|| */
     char gmm_covariance[12];    /* full | diag | spherical */
     char hclust_linkage[12];    /* average | complete | ward */
+    char spectral_affinity[8];  /* rbf | knn */
+    double spectral_gamma;
+    int64_t spectral_neighbors;
+    int64_t snf_k, snf_t;
+    double snf_alpha;
+    int64_t nmf_runs;
+    char nmf_method[8];         /* brunet | lee */
+    int64_t icluster_burnin, icluster_draws, icluster_thin;
+    double icluster_prior_gamma, icluster_sdev, icluster_beta_var_scale;
+    int64_t consensus_reps;     /* > 0: consensus clustering with this many subsamples */
+    double consensus_fraction;  /* samples drawn per subsample */
   } cluster;
   struct {
     char cancers[128]; /* comma-separated TCGA abbreviations */

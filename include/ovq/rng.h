@@ -32,6 +32,9 @@ enum {
   OVQ_STREAM_KMEANS_PAR_FIRST = 18, /* k-means|| first centre: restart */
   OVQ_STREAM_KMEANS_PAR_PP = 19,    /* k-means++ on the k-means|| candidates: restart << 32 | c */
   OVQ_STREAM_IMPUTE_SPLIT = 20,     /* KNN imputation, two-means splits (src/prep/impute.c): set */
+  /* 21-29: clustering methods (see their sources): 21 gmm, 22 NMF starting W (run), 23 NMF
+   * starting H (run * N + sample), 24-25 spectral / SNF, 26-29 iClusterBayes. */
+  OVQ_STREAM_CONSENSUS = 30,        /* consensus clustering subsamples: rep * N + sample */
 };
 
 typedef struct OvqRng {

@@ -6,8 +6,10 @@
 
 #include "cli.h"
 #include "ovq/cluster.h"
+#include "ovq/consensus.h"
 #include "ovq/progress.h"
 #include "ovq/results.h"
+#include "ovq/silhouette.h"
 
 static void help(void) {
   printf("usage: oncovq cluster --input RESULTS.h5 --out CLUSTERS.h5 [--features latent|raw]\n"
@@ -184,7 +186,7 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   int nk = k_hi - k_lo + 1;
   int32_t *labels = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
   int32_t *best = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
-  double *tab = OVQ_MALLOC(sizeof(double) * (size_t)(7 * nk));
+  double *tab = OVQ_MALLOC(sizeof(double) * (size_t)(8 * nk));
   for (int mi = 0; mi < n_methods && rc == CLI_OK; mi++) {
     const char *meth = methods[mi];
     int best_k = -1;
@@ -196,13 +198,31 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
         rc = cli_fail();
         break;
       }
+      double area = NAN;
+      if (cfg.cluster.consensus_reps > 0) {
+        /* Consensus labels replace the single run's; its silhouette is recomputed. */
+        OvqConsensusResult cr;
+        if (ovq_consensus_run(meth, &cfg, k, (int)cfg.cluster.consensus_reps,
+                              cfg.cluster.consensus_fraction, &data, comm, labels, &cr) != OVQ_OK) {
+          rc = cli_fail();
+          break;
+        }
+        area = cr.cdf_area;
+        double s;
+        dg.silhouette = NAN;
+        if (ovq_silhouette(data.all, data.n_local, data.d_all, labels, k, comm, NULL, &s) == OVQ_OK)
+          dg.silhouette = s;
+        else
+          ovq_error_clear();
+      }
       int q = k - k_lo;
-      double row[7] = {k, dg.silhouette, dg.inertia, dg.loglik, dg.bic, dg.eigengap, dg.cophenetic};
-      for (int c = 0; c < 7; c++) tab[c * nk + q] = row[c];
+      double row[8] = {k, dg.silhouette, dg.inertia, dg.loglik, dg.bic, dg.eigengap, dg.cophenetic,
+                       area};
+      for (int c = 0; c < 8; c++) tab[c * nk + q] = row[c];
       char line[256] = "";
-      static const char *const what[6] = {"silhouette", "inertia", "log-likelihood", "BIC",
-                                          "eigengap", "cophenetic"};
-      for (int c = 1; c < 7; c++)
+      static const char *const what[7] = {"silhouette", "inertia", "log-likelihood", "BIC",
+                                          "eigengap", "cophenetic", "consensus CDF area"};
+      for (int c = 1; c < 8; c++)
         if (!isnan(row[c]))
           snprintf(line + strlen(line), sizeof line - strlen(line), " %s %.6g", what[c - 1], row[c]);
       ovq_log(OVQ_LOG_INFO, "%s k=%d:%s (%.2f s)", meth, k, line, ovq_time_max(ovq_time() - t0, comm));
@@ -217,9 +237,9 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     if (rc != CLI_OK) break;
     snprintf(name, sizeof name, "/clusters/%s/labels", meth);
     ovq_results_write_rows(&r, name, H5T_NATIVE_INT32, best, N, 0, row_start, n_local);
-    static const char *const cols[7] = {"k", "silhouette", "inertia", "loglik", "bic", "eigengap",
-                                        "cophenetic"};
-    for (int c = 0; c < 7; c++) {
+    static const char *const cols[8] = {"k", "silhouette", "inertia", "loglik", "bic", "eigengap",
+                                        "cophenetic", "cdf_area"};
+    for (int c = 0; c < 8; c++) {
       snprintf(name, sizeof name, "/clusters/%s/choose_k/%s", meth, cols[c]);
       ovq_results_write_array(&r, name, H5T_NATIVE_DOUBLE, tab + c * nk, nk, 0);
     }

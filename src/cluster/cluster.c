@@ -5,10 +5,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ovq/gmm.h"
+#include "ovq/hclust.h"
+#include "ovq/icluster.h"
 #include "ovq/kmeans.h"
+#include "ovq/nmf.h"
 #include "ovq/silhouette.h"
+#include "ovq/snf.h"
+#include "ovq/spectral.h"
 
-static const char *const kMethods[] = {"kmeans"};
+static const char *const kMethods[] = {"kmeans", "gmm", "spectral", "snf", "hclust", "nmf",
+                                       "icluster"};
 
 int ovq_cluster_known(const char *method) {
   for (size_t i = 0; i < sizeof kMethods / sizeof kMethods[0]; i++)
@@ -34,6 +41,127 @@ static OvqStatus run_kmeans(const OvqConfig *cfg, int k, const OvqClusterData *d
   return OVQ_OK;
 }
 
+/* Gaussian mixture (EM) of the concatenated features, k-means initialised. */
+static OvqStatus run_gmm(const OvqConfig *cfg, int k, const OvqClusterData *data, MPI_Comm comm,
+                         int32_t *labels, OvqClusterDiag *diag) {
+  OvqGmmParams p;
+  ovq_gmm_defaults(&p);
+  p.k = k;
+  p.covariance = !strcmp(cfg->cluster.gmm_covariance, "diag")        ? OVQ_GMM_DIAG
+                 : !strcmp(cfg->cluster.gmm_covariance, "spherical") ? OVQ_GMM_SPHERICAL
+                                                                     : OVQ_GMM_FULL;
+  p.seed = (uint64_t)cfg->cluster.seed;
+  OvqGmmResult r;
+  if (ovq_gmm_fit(&p, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK) return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  diag->loglik = r.log_likelihood;
+  diag->bic = r.bic;
+  if (!r.converged)
+    ovq_log(OVQ_LOG_WARN, "GMM k=%d did not converge in %d iterations", k, r.n_iter);
+  ovq_gmm_result_free(&r);
+  return OVQ_OK;
+}
+
+/* Spectral clustering of the concatenated features (RBF or kNN affinity). */
+static OvqStatus run_spectral(const OvqConfig *cfg, int k, const OvqClusterData *data,
+                              MPI_Comm comm, int32_t *labels, OvqClusterDiag *diag) {
+  OvqSpectralParams p;
+  ovq_spectral_defaults(&p);
+  p.k = k;
+  p.affinity = !strcmp(cfg->cluster.spectral_affinity, "knn") ? OVQ_SPECTRAL_NEAREST_NEIGHBORS
+                                                              : OVQ_SPECTRAL_RBF;
+  p.gamma = cfg->cluster.spectral_gamma;
+  p.n_neighbors = (int)cfg->cluster.spectral_neighbors;
+  p.n_init = (int)cfg->cluster.n_init;
+  p.seed = (uint64_t)cfg->cluster.seed;
+  OvqSpectralResult r;
+  if (ovq_spectral_fit(&p, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK) return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  diag->eigengap = r.eigengap;
+  ovq_spectral_result_free(&r);
+  return OVQ_OK;
+}
+
+/* SNF of the views (one view: its affinity network), then SNFtool's spectral clustering. */
+static OvqStatus run_snf(const OvqConfig *cfg, int k, const OvqClusterData *data, MPI_Comm comm,
+                         int32_t *labels, OvqClusterDiag *diag) {
+  OvqSnfParams p;
+  ovq_snf_defaults(&p);
+  p.K = (int)cfg->cluster.snf_k;
+  p.alpha = cfg->cluster.snf_alpha;
+  p.T = (int)cfg->cluster.snf_t;
+  p.n_clusters = k;
+  OvqSnfView v[OVQ_CLUSTER_MAX_VIEWS];
+  for (int t = 0; t < data->n_views; t++) {
+    v[t].x = data->view[t];
+    v[t].d = data->d[t];
+  }
+  OvqSnfResult r;
+  if (ovq_snf_fit(&p, v, data->n_views, data->n_local, comm, &r) != OVQ_OK) return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  diag->eigengap = r.eigengap;
+  ovq_snf_result_free(&r);
+  return OVQ_OK;
+}
+
+/* Hierarchical clustering of the concatenated features, cut at k. */
+static OvqStatus run_hclust(const OvqConfig *cfg, int k, const OvqClusterData *data, MPI_Comm comm,
+                            int32_t *labels) {
+  OvqLinkage l = !strcmp(cfg->cluster.hclust_linkage, "ward")       ? OVQ_LINKAGE_WARD
+                 : !strcmp(cfg->cluster.hclust_linkage, "complete") ? OVQ_LINKAGE_COMPLETE
+                                                                    : OVQ_LINKAGE_AVERAGE;
+  OvqHclustResult r;
+  if (ovq_hclust_fit(l, k, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK) return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  ovq_hclust_result_free(&r);
+  return OVQ_OK;
+}
+
+/* Consensus NMF (Brunet, nrun runs) of the concatenated features; negative values are split into
+ * positive and negative parts as CancerSubtypes does. */
+static OvqStatus run_nmf(const OvqConfig *cfg, int k, const OvqClusterData *data, MPI_Comm comm,
+                         int32_t *labels, OvqClusterDiag *diag) {
+  OvqNmfParams p;
+  ovq_nmf_defaults(&p);
+  p.k = k;
+  p.nrun = (int)cfg->cluster.nmf_runs;
+  p.method = !strcmp(cfg->cluster.nmf_method, "lee") ? OVQ_NMF_LEE : OVQ_NMF_BRUNET;
+  p.seed = (uint64_t)cfg->cluster.seed;
+  OvqNmfResult r;
+  if (ovq_nmf_fit(&p, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK) return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  diag->cophenetic = r.cophenetic;
+  ovq_nmf_result_free(&r);
+  return OVQ_OK;
+}
+
+/* iClusterBayes on the views (mRNA + miRNA of raw data, or the one latent view). */
+static OvqStatus run_icluster(const OvqConfig *cfg, int k, const OvqClusterData *data,
+                              MPI_Comm comm, int32_t *labels, OvqClusterDiag *diag) {
+  OvqIclusterParams p;
+  ovq_icluster_defaults(&p);
+  p.k_clusters = k;
+  p.n_burnin = (int)cfg->cluster.icluster_burnin;
+  p.n_draw = (int)cfg->cluster.icluster_draws;
+  p.thin = (int)cfg->cluster.icluster_thin;
+  for (int t = 0; t < OVQ_ICLUSTER_MAX_VIEWS; t++) p.prior_gamma[t] = cfg->cluster.icluster_prior_gamma;
+  p.sdev = cfg->cluster.icluster_sdev;
+  p.beta_var_scale = cfg->cluster.icluster_beta_var_scale;
+  p.kmeans_n_init = (int)cfg->cluster.n_init;
+  p.seed = (uint64_t)cfg->cluster.seed;
+  OvqIclusterResult r;
+  if (ovq_icluster_fit(&p, data->n_views, data->view, data->d, data->n_local, comm, &r) != OVQ_OK)
+    return OVQ_ERR;
+  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+  diag->bic = r.bic;
+  diag->loglik = r.loglik / (double)data->n_total;
+  if (r.dev_ratio == 0.0)
+    ovq_log(OVQ_LOG_WARN, "iClusterBayes k=%d: no feature selected (deviance ratio 0): the chain "
+            "did not leave its start; the labels carry little signal", k);
+  ovq_icluster_result_free(&r);
+  return OVQ_OK;
+}
+
 OvqStatus ovq_cluster_run(const char *method, const OvqConfig *cfg, int k,
                           const OvqClusterData *data, MPI_Comm comm, int32_t *labels,
                           OvqClusterDiag *diag) {
@@ -45,6 +173,18 @@ OvqStatus ovq_cluster_run(const char *method, const OvqConfig *cfg, int k,
   OvqStatus st;
   if (!strcmp(method, "kmeans"))
     st = run_kmeans(cfg, k, data, comm, labels, diag);
+  else if (!strcmp(method, "gmm"))
+    st = run_gmm(cfg, k, data, comm, labels, diag);
+  else if (!strcmp(method, "spectral"))
+    st = run_spectral(cfg, k, data, comm, labels, diag);
+  else if (!strcmp(method, "snf"))
+    st = run_snf(cfg, k, data, comm, labels, diag);
+  else if (!strcmp(method, "hclust"))
+    st = run_hclust(cfg, k, data, comm, labels);
+  else if (!strcmp(method, "nmf"))
+    st = run_nmf(cfg, k, data, comm, labels, diag);
+  else if (!strcmp(method, "icluster"))
+    st = run_icluster(cfg, k, data, comm, labels, diag);
   else
     return ovq_error("unknown clustering method '%s'", method);
   st = ovq_status_agree(comm, st);
@@ -52,6 +192,7 @@ OvqStatus ovq_cluster_run(const char *method, const OvqConfig *cfg, int k,
   /* Silhouette of every result, on the concatenated features; a degenerate clustering (one
    * cluster used) has none. */
   double s;
+  if (data->skip_silhouette) return OVQ_OK;
   if (ovq_silhouette(data->all, data->n_local, data->d_all, labels, k, comm, NULL, &s) == OVQ_OK)
     diag->silhouette = s;
   else

@@ -15,9 +15,20 @@ expect_ok 2 cluster --input m.h5 --out k2.h5
 grep -q "highest mean silhouette" err && ok "k chosen by silhouette" || bad "no choice of k logged"
 "$H5SAME" k1.h5 k2.h5 /clusters/kmeans/labels /clusters/kmeans/k3/labels >/dev/null \
   && ok "labels identical at 1 and 2 ranks" || bad "labels differ between 1 and 2 ranks"
+# Every method (and consensus clustering) gives the same labels at 1 and 2 ranks.
+ALL=(--methods kmeans,gmm,spectral,snf,hclust,nmf,icluster --k 3 --set cluster.nmf_runs=5
+     --set cluster.icluster_burnin=50 --set cluster.icluster_draws=50 --set cluster.consensus_reps=8)
+expect_ok 1 cluster --input m.h5 "${ALL[@]}" --out a1.h5
+expect_ok 2 cluster --input m.h5 "${ALL[@]}" --out a2.h5
+for m in kmeans gmm spectral snf hclust nmf icluster; do
+  "$H5SAME" a1.h5 a2.h5 /clusters/$m/labels /clusters/$m/choose_k/cdf_area >/dev/null \
+    && ok "$m + consensus: same labels at 1 and 2 ranks" || bad "$m + consensus differs between 1 and 2 ranks"
+done
 expect_ok 2 prep --cohort c.h5 --out p.h5
 expect_ok 2 cluster --input p.h5 --features raw --k 4 --out kr.h5
 grep -q "(2 views)" err && ok "raw data: mRNA and miRNA views" || bad "raw data not split into views"
+expect_ok 2 cluster --input p.h5 --features raw --methods snf,icluster --k 3 \
+  --set cluster.icluster_burnin=50 --set cluster.icluster_draws=50 --out kv.h5
 
 expect_fail 2 "unknown method 'bogus'" cluster --input m.h5 --methods kmeans,bogus --out x.h5
 expect_fail 2 "/prep/x is missing" cluster --input m.h5 --features raw --out x.h5

@@ -1,0 +1,184 @@
+/* Spectral clustering at the rank count it is run with (registered at 1, 2 and 4 ranks):
+ * 1. Eigenvalues of the normalised Laplacian match scipy.linalg.eigh to 1e-8, and labels match
+ *    scikit-learn's SpectralClustering with ARI >= 0.99 on well-separated blobs (fixture from
+ *    tools/gen_spectral_fixtures.py), for the RBF and nearest-neighbour affinities.
+ * 2. The labels on the world communicator equal rank 0's labels alone with all the data (so 1,
+ *    2 and 4 ranks give the same labels for the same data and seed).
+ * 3. User errors (bad k, gamma, n_neighbors, NaN data) are reported on every rank.
+ * Usage: test_spectral <fixtures dir> */
+#include <mpi.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "check.h"
+#include "ovq/error.h"
+#include "ovq/metrics.h"
+#include "ovq/partition.h"
+#include "ovq/spectral.h"
+
+typedef struct Case {
+  char name[64], kind[16];
+  double gamma;
+  int nn, k;
+  int64_t n, d;
+  float *x;
+  double *ev;
+  int32_t *labels; /* NULL: eigenvalues only */
+} Case;
+
+static int g_rank, g_size;
+
+static int word(FILE *f, const char *w) {
+  char tok[64];
+  return fscanf(f, "%63s", tok) == 1 && strcmp(tok, w) == 0;
+}
+
+static int read_case(FILE *f, Case *c) {
+  char tok[64];
+  long long n, d;
+  while (fscanf(f, "%63s", tok) == 1) {
+    if (tok[0] == '#') {
+      int ch;
+      while ((ch = fgetc(f)) != EOF && ch != '\n')
+        continue;
+      continue;
+    }
+    if (strcmp(tok, "case") != 0) return -1;
+    if (fscanf(f, "%63s affinity %15s gamma %lf n_neighbors %d k %d n %lld d %lld", c->name,
+               c->kind, &c->gamma, &c->nn, &c->k, &n, &d) != 7)
+      return -1;
+    c->n = n;
+    c->d = d;
+    c->x = malloc(sizeof(float) * (size_t)(n * d));
+    c->ev = malloc(sizeof(double) * (size_t)(c->k + 1));
+    int ok = word(f, "data");
+    for (int64_t i = 0; ok && i < n * d; i++)
+      ok = fscanf(f, "%f", &c->x[i]) == 1;
+    ok = ok && word(f, "eigenvalues");
+    for (int i = 0; ok && i <= c->k; i++)
+      ok = fscanf(f, "%lf", &c->ev[i]) == 1;
+    ok = ok && word(f, "labels");
+    c->labels = NULL;
+    if (ok) {
+      long pos = ftell(f);
+      if (fscanf(f, "%63s", tok) == 1 && strcmp(tok, "none") == 0) {
+      } else {
+        fseek(f, pos, SEEK_SET);
+        c->labels = malloc(sizeof(int32_t) * (size_t)n);
+        for (int64_t i = 0; ok && i < n; i++)
+          ok = fscanf(f, "%d", &c->labels[i]) == 1;
+      }
+    }
+    return ok && word(f, "end") ? 1 : -1;
+  }
+  return 0;
+}
+
+static void params_of(const Case *c, OvqSpectralParams *p) {
+  ovq_spectral_defaults(p);
+  p->k = c->k;
+  p->affinity = strcmp(c->kind, "knn") == 0 ? OVQ_SPECTRAL_NEAREST_NEIGHBORS : OVQ_SPECTRAL_RBF;
+  p->gamma = c->gamma;
+  p->n_neighbors = c->nn;
+  p->seed = 7;
+}
+
+static void check_case(const Case *c) {
+  OvqRange b = ovq_partition_block(c->n, g_size, g_rank);
+  OvqSpectralParams p;
+  params_of(c, &p);
+  OvqSpectralResult r;
+  OvqStatus st = ovq_spectral_fit(&p, c->x + b.start * c->d, b.count, c->d, MPI_COMM_WORLD, &r);
+  CHECK_MSG(st == OVQ_OK, "%s: %s", c->name, ovq_error_message());
+  if (st != OVQ_OK) return;
+  double dev = 0.0;
+  for (int i = 0; i <= c->k; i++)
+    dev = fmax(dev, fabs(r.eigenvalues[i] - c->ev[i]));
+  CHECK_MSG(dev <= 1e-8, "%s: eigenvalues differ from SciPy by %.3g", c->name, dev);
+  CHECK_NEAR(r.eigengap, c->ev[c->k] - c->ev[c->k - 1], 1e-8);
+  double ari = -1.0;
+  if (c->labels) {
+    OvqAgreement agr;
+    CHECK(ovq_metrics_agreement(r.labels, c->labels + b.start, b.count, MPI_COMM_WORLD, &agr) ==
+          OVQ_OK);
+    ari = agr.ari;
+    CHECK_MSG(ari >= 0.99, "%s: ARI %.4f vs scikit-learn", c->name, ari);
+  }
+  /* Rank 0 alone with all the data must give the same labels. */
+  int32_t *alone = NULL;
+  if (g_rank == 0) {
+    OvqSpectralResult r0;
+    CHECK(ovq_spectral_fit(&p, c->x, c->n, c->d, MPI_COMM_SELF, &r0) == OVQ_OK);
+    alone = r0.labels;
+    r0.labels = NULL;
+    ovq_spectral_result_free(&r0);
+  } else {
+    alone = malloc(sizeof(int32_t) * (size_t)c->n);
+  }
+  MPI_Bcast(alone, (int)c->n, MPI_INT32_T, 0, MPI_COMM_WORLD);
+  int differ = 0;
+  for (int64_t i = 0; i < b.count; i++)
+    differ += r.labels[i] != alone[b.start + i];
+  MPI_Allreduce(MPI_IN_PLACE, &differ, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  CHECK_MSG(differ == 0, "%s: %d labels differ from the 1-rank run", c->name, differ);
+  if (g_rank == 0)
+    printf("  %-12s k=%d: eigenvalue max |diff| %.2e, eigengap %.4f, ARI vs sklearn %s%.4f, "
+           "%d labels differ from 1 rank\n",
+           c->name, c->k, dev, r.eigengap, c->labels ? "" : "(none) ", ari, differ);
+  free(alone);
+  ovq_spectral_result_free(&r);
+}
+
+static void check_errors(const Case *c) {
+  OvqRange b = ovq_partition_block(c->n, g_size, g_rank);
+  OvqSpectralParams p;
+  OvqSpectralResult r;
+  params_of(c, &p);
+  p.k = (int)c->n;
+  CHECK(ovq_spectral_fit(&p, c->x + b.start * c->d, b.count, c->d, MPI_COMM_WORLD, &r) == OVQ_ERR);
+  CHECK(r.labels == NULL);
+  params_of(c, &p);
+  p.affinity = OVQ_SPECTRAL_RBF;
+  p.gamma = -1.0;
+  CHECK(ovq_spectral_fit(&p, c->x + b.start * c->d, b.count, c->d, MPI_COMM_WORLD, &r) == OVQ_ERR);
+  params_of(c, &p);
+  p.affinity = OVQ_SPECTRAL_NEAREST_NEIGHBORS;
+  p.n_neighbors = (int)c->n + 1;
+  CHECK(ovq_spectral_fit(&p, c->x + b.start * c->d, b.count, c->d, MPI_COMM_WORLD, &r) == OVQ_ERR);
+  params_of(c, &p);
+  float *bad = malloc(sizeof(float) * (size_t)(c->n * c->d));
+  memcpy(bad, c->x, sizeof(float) * (size_t)(c->n * c->d));
+  bad[(c->n - 1) * c->d] = NAN; /* on the last rank only */
+  CHECK(ovq_spectral_fit(&p, bad + b.start * c->d, b.count, c->d, MPI_COMM_WORLD, &r) == OVQ_ERR);
+  if (g_rank == 0) printf("  user errors: %s\n", ovq_error_message());
+  free(bad);
+}
+
+int main(int argc, char **argv) {
+  MPI_Init(&argc, &argv);
+  MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
+  MPI_Comm_size(MPI_COMM_WORLD, &g_size);
+  ovq_log_init(MPI_COMM_WORLD);
+  char path[4096];
+  snprintf(path, sizeof(path), "%s/spectral_cases.txt", argc > 1 ? argv[1] : "tests/fixtures");
+  FILE *f = fopen(path, "r");
+  CHECK_MSG(f != NULL, "cannot open %s", path);
+  Case cases[8];
+  int nc = 0, rc;
+  while (f && nc < 8 && (rc = read_case(f, &cases[nc])) == 1)
+    nc++;
+  if (f) fclose(f);
+  CHECK_MSG(nc == 4, "read %d cases from %s", nc, path);
+  for (int i = 0; i < nc; i++)
+    check_case(&cases[i]);
+  if (nc > 0) check_errors(&cases[0]);
+  for (int i = 0; i < nc; i++) {
+    free(cases[i].x);
+    free(cases[i].ev);
+    free(cases[i].labels);
+  }
+  int code = test_finish("test_spectral");
+  MPI_Finalize();
+  return code;
+}
