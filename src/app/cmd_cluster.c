@@ -6,7 +6,9 @@
 
 #include "cli.h"
 #include "ovq/cluster.h"
+#include "ovq/cohort.h"
 #include "ovq/consensus.h"
+#include "ovq/prep.h"
 #include "ovq/progress.h"
 #include "ovq/results.h"
 #include "ovq/silhouette.h"
@@ -18,7 +20,8 @@ static void help(void) {
          "Clusters the samples of a results file: the latent features of a trained model\n"
          "(--features latent, from 'oncovq train' or 'oncovq embed'; model.features = zq takes\n"
          "the quantised VQ-VAE output) or the preprocessed expression (--features raw, from\n"
-         "'oncovq prep'; multi-view methods get the mRNA and miRNA blocks as two views).\n"
+         "'oncovq prep', or a cohort file preprocessed on the fly with the [prep] settings;\n"
+         "multi-view methods get the mRNA and miRNA blocks as two views).\n"
          "With --k 0 (the default) every k in cluster.k_min..cluster.k_max is tried and the k\n"
          "with the highest mean silhouette is kept; every criterion is reported per k.\n\n"
          "options:\n"
@@ -28,6 +31,7 @@ static void help(void) {
          "  --methods LIST   comma-separated methods (cluster.methods): kmeans\n"
          "  --k K            clusters; 0 = choose over cluster.k_min..k_max (cluster.k)\n"
          "  --seed S         random seed (cluster.seed)\n"
+         "  --cancer TYPE    one cancer type of a pan-cancer cohort file (data.cancer)\n"
          "  --out FILE       output: samples, labels per method, the per-k table\n");
 }
 
@@ -67,7 +71,8 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
                             {"--model", "model.type", NULL, NULL},
                             {"--methods", "cluster.methods", NULL, NULL},
                             {"--k", "cluster.k", NULL, NULL},
-                            {"--seed", "cluster.seed", NULL, NULL}};
+                            {"--seed", "cluster.seed", NULL, NULL},
+                            {"--cancer", "data.cancer", NULL, NULL}};
   static const char *const required[] = {"--input", "--out", NULL};
   OvqConfig cfg;
   int rc = cli_config("cluster", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), help,
@@ -105,35 +110,73 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     ovq_error("cluster.k = 1: one cluster is not a clustering (0 chooses k)");
     return cli_fail();
   }
-  /* Features. */
-  OvqResults in;
-  if (ovq_results_open(&in, input, comm) != OVQ_OK) return cli_fail();
+  /* Features: from a results file (latents, or /prep/x of 'oncovq prep'), or a cohort file
+   * preprocessed here with the [prep] settings (raw features only). */
+  char *fmt = NULL;
+  if (ovq_h5_read_string_attr(input, "format", comm, &fmt) != OVQ_OK) return cli_fail();
+  int is_cohort = fmt && !strcmp(fmt, OVQ_COHORT_FORMAT);
+  free(fmt);
   char name[768];
   int raw = !strcmp(cfg.cluster.features, "raw");
-  if (raw)
-    snprintf(name, sizeof name, "/prep/x");
-  else
-    snprintf(name, sizeof name, "/models/%s/%s", cfg.model.type,
-             !strcmp(cfg.model.type, "vqvae") && !strcmp(cfg.model.features, "zq") ? "z_q"
-                                                                                     : "latent");
+  OvqResults in;
+  memset(&in, 0, sizeof in);
+  OvqCohort coh;
+  memset(&coh, 0, sizeof coh);
   float *x = NULL;
   int64_t N = 0, D = 0, row_start = 0, n_local = 0, *n_mrna = NULL, n1 = 0;
-  OvqStatus st = ovq_results_read_block(&in, name, H5T_NATIVE_FLOAT, (void **)&x, &N, &D,
-                                        &row_start, &n_local);
-  if (st != OVQ_OK) {
-    char msg[1024];
-    snprintf(msg, sizeof msg, "%s", ovq_error_message());
-    ovq_error("%s (%s)", msg, raw ? "--features raw needs a file from 'oncovq prep'"
-                                  : "--features latent needs a file from 'oncovq train' or "
-                                    "'oncovq embed' with that model (--model)");
-  }
-  if (st == OVQ_OK && raw)
-    st = ovq_results_read_array(&in, "/prep/n_mrna", H5T_NATIVE_INT64, (void **)&n_mrna, &n1);
-  st = ovq_status_agree(comm, st);
-  if (st != OVQ_OK) {
-    ovq_results_close(&in);
-    free(x);
-    return cli_fail();
+  OvqStatus st = OVQ_OK;
+  if (is_cohort) {
+    if (!raw) {
+      ovq_error("%s is a cohort file: it has no latent features (use --features raw to cluster "
+                "its preprocessed expression, or give a results file of 'oncovq train')", input);
+      return cli_fail();
+    }
+    snprintf(name, sizeof name, "preprocessed expression");
+    if (ovq_cohort_read(input, cfg.data.cancer, comm, &coh) != OVQ_OK) return cli_fail();
+    OvqPrepOptions po;
+    OvqPrepTransform tr;
+    OvqPrepReport rep;
+    OvqMatrix m;
+    ovq_prep_options_from_config(&cfg, &po);
+    st = ovq_prep_fit(&coh, &po, comm, &m, &tr, &rep);
+    if (st != OVQ_OK) {
+      ovq_cohort_destroy(&coh);
+      return cli_fail();
+    }
+    ovq_prep_log_report(&rep);
+    x = m.x;
+    N = m.n_total;
+    D = m.n_cols;
+    row_start = m.row_start;
+    n_local = m.n_local;
+    n_mrna = OVQ_MALLOC(sizeof(int64_t));
+    n_mrna[0] = tr.n_mrna;
+    ovq_prep_free(&tr);
+  } else {
+    if (ovq_results_open(&in, input, comm) != OVQ_OK) return cli_fail();
+    if (raw)
+      snprintf(name, sizeof name, "/prep/x");
+    else
+      snprintf(name, sizeof name, "/models/%s/%s", cfg.model.type,
+               !strcmp(cfg.model.type, "vqvae") && !strcmp(cfg.model.features, "zq") ? "z_q"
+                                                                                       : "latent");
+    st = ovq_results_read_block(&in, name, H5T_NATIVE_FLOAT, (void **)&x, &N, &D, &row_start,
+                                &n_local);
+    if (st != OVQ_OK) {
+      char msg[1024];
+      snprintf(msg, sizeof msg, "%s", ovq_error_message());
+      ovq_error("%s (%s)", msg, raw ? "--features raw needs a file from 'oncovq prep' or a cohort file"
+                                    : "--features latent needs a file from 'oncovq train' or "
+                                      "'oncovq embed' with that model (--model)");
+    }
+    if (st == OVQ_OK && raw)
+      st = ovq_results_read_array(&in, "/prep/n_mrna", H5T_NATIVE_INT64, (void **)&n_mrna, &n1);
+    st = ovq_status_agree(comm, st);
+    if (st != OVQ_OK) {
+      ovq_results_close(&in);
+      free(x);
+      return cli_fail();
+    }
   }
   OvqClusterData data;
   memset(&data, 0, sizeof data);
@@ -165,7 +208,8 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   free(n_mrna);
   if (k_lo > N) {
     ovq_error("k = %d: needs 2 <= k <= %lld (the number of samples)", k_lo, (long long)N);
-    ovq_results_close(&in);
+    if (!is_cohort) ovq_results_close(&in);
+    ovq_cohort_destroy(&coh);
     free(x);
     free(views[0]);
     free(views[1]);
@@ -181,8 +225,14 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   rc = CLI_OK;
   if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) rc = cli_fail();
   free(ini);
-  if (rc == CLI_OK) copy_samples(&in, &r);
-  ovq_results_close(&in);
+  if (rc == CLI_OK) {
+    if (is_cohort)
+      ovq_results_write_samples(&r, &coh);
+    else
+      copy_samples(&in, &r);
+  }
+  if (!is_cohort) ovq_results_close(&in);
+  ovq_cohort_destroy(&coh);
   int nk = k_hi - k_lo + 1;
   int32_t *labels = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
   int32_t *best = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));

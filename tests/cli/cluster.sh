@@ -27,6 +27,10 @@ done
 expect_ok 2 prep --cohort c.h5 --out p.h5
 expect_ok 2 cluster --input p.h5 --features raw --k 4 --out kr.h5
 grep -q "(2 views)" err && ok "raw data: mRNA and miRNA views" || bad "raw data not split into views"
+expect_ok 1 cluster --input c.h5 --features raw --k 4 --out kc.h5
+"$H5SAME" kr.h5 kc.h5 /clusters/kmeans/labels >/dev/null \
+  && ok "cohort file preprocessed on the fly = the prep file" || bad "cohort input differs from prep input"
+expect_fail 1 "is a cohort file: it has no latent features" cluster --input c.h5 --out x.h5
 expect_ok 2 cluster --input p.h5 --features raw --methods snf,icluster --k 3 \
   --set cluster.icluster_burnin=50 --set cluster.icluster_draws=50 --out kv.h5
 
