@@ -39,7 +39,7 @@
  * as integers, which is exact; the blocks' log-likelihood sums are gathered and added in block
  * order. Data are centred on the global mean (itself an exact fixed-point sum) first.
  *
- * Random streams used (to be listed in rng.h): 21 k-means seeds of restarts >= 1 (index =
+ * Random streams used (listed in rng.h): 21 k-means seeds of restarts >= 1 (index =
  * restart); the k-means initialisation itself draws from the k-means streams 16-19. */
 #ifndef OVQ_GMM_H
 #define OVQ_GMM_H

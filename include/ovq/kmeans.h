@@ -42,7 +42,7 @@
  * initialisations compares draws with double cumulative sums, so a draw falling within a
  * rounding of an interval boundary could pick a neighbouring sample (probability ~1e-16).
  *
- * Random streams used (to be listed in rng.h): 16 k-means++ draws, 17 k-means|| per-sample
+ * Random streams used (listed in rng.h): 16 k-means++ draws, 17 k-means|| per-sample
  * draws, 18 k-means|| first centre, 19 k-means|| reclustering of the candidates. */
 #ifndef OVQ_KMEANS_H
 #define OVQ_KMEANS_H

@@ -32,8 +32,14 @@ enum {
   OVQ_STREAM_KMEANS_PAR_FIRST = 18, /* k-means|| first centre: restart */
   OVQ_STREAM_KMEANS_PAR_PP = 19,    /* k-means++ on the k-means|| candidates: restart << 32 | c */
   OVQ_STREAM_IMPUTE_SPLIT = 20,     /* KNN imputation, two-means splits (src/prep/impute.c): set */
-  /* 21-29: clustering methods (see their sources): 21 gmm, 22 NMF starting W (run), 23 NMF
-   * starting H (run * N + sample), 24-25 spectral / SNF, 26-29 iClusterBayes. */
+  OVQ_STREAM_GMM_RESTART = 21,      /* GMM: k-means seed of restart r >= 1 */
+  OVQ_STREAM_NMF_W = 22,            /* NMF random start of W: run */
+  OVQ_STREAM_NMF_H = 23,            /* NMF random start of H: run * N + sample */
+  /* 24-25: reserved (spectral / SNF use none). iClusterBayes: */
+  OVQ_STREAM_ICL_ZINIT = 26,        /* initial z_i: sample */
+  OVQ_STREAM_ICL_Z = 27,            /* Metropolis step of z_i */
+  OVQ_STREAM_ICL_COEF = 28,         /* sigma2 and (alpha, b) of a feature */
+  OVQ_STREAM_ICL_GAMMA = 29,        /* gamma of a feature */
   OVQ_STREAM_CONSENSUS = 30,        /* consensus clustering subsamples: rep * N + sample */
 };
 

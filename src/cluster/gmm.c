@@ -36,9 +36,6 @@
 /* LAPACK Cholesky (OpenBLAS's own C implementation; no hidden string-length argument). */
 extern int dpotrf_(char *uplo, int *n, double *a, int *lda, int *info);
 
-/* Random stream of this module (to be listed in rng.h): k-means seeds of restarts >= 1. */
-enum { STREAM_GMM_RESTART = 21 };
-
 enum { MODE_INIT, MODE_EM, MODE_FINAL };
 
 #define LOG_2PI 1.8378770664093454836
@@ -775,7 +772,7 @@ OvqStatus ovq_gmm_fit(const OvqGmmParams *p, const float *x, int64_t n_local, in
       uint64_t seed = p->seed;
       if (r > 0) {
         OvqRng g;
-        ovq_rng_init(&g, p->seed, STREAM_GMM_RESTART, (uint64_t)r);
+        ovq_rng_init(&g, p->seed, OVQ_STREAM_GMM_RESTART, (uint64_t)r);
         seed = ovq_rng_u64(&g);
       }
       st = init_kmeans(&s, p, seed, &w, isum, plab, &m, tmp);

@@ -21,15 +21,6 @@
 #include "ovq/kmeans.h"
 #include "ovq/rng.h"
 
-/* Random streams of this module (rng.h reserves 21-29 for the clustering methods; indices in
- * icluster.h). */
-enum {
-  STREAM_ICL_ZINIT = 26, /* initial z_i */
-  STREAM_ICL_Z = 27,     /* Metropolis step of z_i */
-  STREAM_ICL_COEF = 28,  /* sigma2 and (alpha, b) of a feature */
-  STREAM_ICL_GAMMA = 29  /* gamma of a feature */
-};
-
 void ovq_icluster_defaults(OvqIclusterParams *p) {
   memset(p, 0, sizeof *p);
   p->k_clusters = 3;
@@ -252,7 +243,7 @@ static int64_t z_sweep(Chain *c, uint64_t seed, int64_t iter, double sdev, doubl
         v[a] += xv * wsel[s * K + a];
     }
     OvqRng r;
-    ovq_rng_init(&r, seed, STREAM_ICL_Z,
+    ovq_rng_init(&r, seed, OVQ_STREAM_ICL_Z,
                  (uint64_t)iter * (uint64_t)c->n_total + (uint64_t)(c->g0 + i));
     accepted += ovq_icl_z_step(&r, K, mq, v, sdev, c->z + i * K, work);
   }
@@ -303,7 +294,7 @@ static void feature_sweep(Chain *c, const OvqIclusterParams *prm, int64_t iter, 
       }
       uint64_t idx = (uint64_t)iter * (uint64_t)c->P + (uint64_t)f;
       OvqRng r;
-      ovq_rng_init(&r, prm->seed, STREAM_ICL_COEF, idx);
+      ovq_rng_init(&r, prm->seed, OVQ_STREAM_ICL_COEF, idx);
       double s2 =
           ovq_icl_draw_sigma2(&r, (double)c->n_total, ovq_icl_rss(k1, c->g, h, c->sxx[f], cf));
       ovq_icl_draw_coef(&r, k1, c->g, h, s2, c->gamma[f], prm->beta_var_scale, cf, work);
@@ -312,7 +303,7 @@ static void feature_sweep(Chain *c, const OvqIclusterParams *prm, int64_t iter, 
       memcpy(bf, cf + 1, sizeof(double) * (size_t)K);
       double rss1 = ovq_icl_rss(k1, c->g, h, c->sxx[f], cf);
       double rss0 = ovq_icl_rss(k1, c->g, h, c->sxx[f], c0);
-      ovq_rng_init(&r, prm->seed, STREAM_ICL_GAMMA, idx);
+      ovq_rng_init(&r, prm->seed, OVQ_STREAM_ICL_GAMMA, idx);
       c->gamma[f] = ovq_icl_draw_gamma(&r, prm->prior_gamma[t], rss1, rss0, s2);
     }
 }
@@ -443,7 +434,7 @@ OvqStatus ovq_icluster_fit(const OvqIclusterParams *prm, int n_views, const floa
   }
   for (int64_t i = 0; i < n; i++) {
     OvqRng r;
-    ovq_rng_init(&r, prm->seed, STREAM_ICL_ZINIT, (uint64_t)(g0 + i));
+    ovq_rng_init(&r, prm->seed, OVQ_STREAM_ICL_ZINIT, (uint64_t)(g0 + i));
     for (int a = 0; a < K; a++)
       c.z[i * K + a] = ovq_rng_normal(&r);
   }

@@ -23,9 +23,6 @@
 #include "ovq/hclust.h"
 #include "ovq/rng.h"
 
-/* Random streams of this module (to be listed in rng.h). */
-enum { STREAM_NMF_W = 22, STREAM_NMF_H = 23 };
-
 #define LEE_EPS 1e-9 /* NMF:::nmf_update.lee's eps */
 
 typedef struct Ctx {
@@ -469,11 +466,11 @@ OvqStatus ovq_nmf_fit(const OvqNmfParams *p, const float *x, int64_t n_local, in
       if (hk) memcpy(H, p->init_h, sizeof(double) * (size_t)hk);
     } else { /* NMF's seed "random": U(0, max V) */
       OvqRng r;
-      ovq_rng_init(&r, p->seed, STREAM_NMF_W, (uint64_t)run);
+      ovq_rng_init(&r, p->seed, OVQ_STREAM_NMF_W, (uint64_t)run);
       for (int64_t i = 0; i < nk; i++)
         W[i] = vmax * ovq_rng_uniform(&r);
       for (int64_t j = 0; j < n_local; j++) {
-        ovq_rng_init(&r, p->seed, STREAM_NMF_H,
+        ovq_rng_init(&r, p->seed, OVQ_STREAM_NMF_H,
                      (uint64_t)run * (uint64_t)c.n + (uint64_t)(c.first + j));
         for (int a = 0; a < k; a++)
           H[j * k + a] = vmax * ovq_rng_uniform(&r);
