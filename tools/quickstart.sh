@@ -16,4 +16,8 @@ mpirun -np "$NP" build/oncovq info "$OUT/cohort.h5"
 echo "== oncovq train (VQ-VAE on the BRCA samples)"
 mpirun -np "$NP" build/oncovq train --config configs/quickstart.ini --cohort "$OUT/cohort.h5" \
   --out "$OUT/brca_vqvae.h5"
-echo "== done: cohort in $OUT/cohort.h5, VQ-VAE weights and latent features in $OUT/brca_vqvae.h5"
+echo "== oncovq cluster (k-means and GMM on the VQ-VAE latents, k chosen by silhouette)"
+mpirun -np "$NP" build/oncovq cluster --config configs/quickstart.ini --input "$OUT/brca_vqvae.h5" \
+  --out "$OUT/brca_clusters.h5"
+echo "== done: cohort in $OUT/cohort.h5, VQ-VAE weights and latent features in $OUT/brca_vqvae.h5,"
+echo "   clusters in $OUT/brca_clusters.h5"
