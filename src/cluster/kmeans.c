@@ -32,6 +32,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ovq/partition.h"
 #include "ovq/rng.h"
 
 /* Random streams of this module (listed in rng.h). */
@@ -789,18 +790,8 @@ OvqStatus ovq_kmeans_fit(const OvqKmeansParams *p, const float *x, int64_t n_loc
   OVQ_MPI_CHECK(MPI_Comm_rank(comm, &s.rank));
   OVQ_MPI_CHECK(MPI_Comm_size(comm, &s.size));
 
-  int64_t mine[2] = {n_local, d};
-  int64_t *shape = OVQ_MALLOC(sizeof(int64_t) * 2 * (size_t)s.size);
-  OVQ_MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT64_T, shape, 2, MPI_INT64_T, comm));
-  s.starts = OVQ_MALLOC(sizeof(int64_t) * (size_t)(s.size + 1));
-  s.starts[0] = 0;
-  int same_d = 1;
-  for (int r = 0; r < s.size; r++) {
-    s.starts[r + 1] = s.starts[r] + (shape[2 * r] > 0 ? shape[2 * r] : 0);
-    same_d &= shape[2 * r + 1] == d;
-  }
-  free(shape);
-  s.n_total = s.starts[s.size];
+  int same_d;
+  s.starts = ovq_row_starts(n_local, d, comm, &s.n_total, &same_d);
   OvqStatus st = ovq_status_agree(comm, check_args(p, x, n_local, d, same_d, s.n_total));
   if (st != OVQ_OK) {
     free(s.starts);
