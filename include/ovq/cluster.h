@@ -30,6 +30,7 @@ typedef struct OvqClusterData {
 /* Diagnostics; NaN where a method has no such quantity. */
 typedef struct OvqClusterDiag {
   double silhouette; /* mean silhouette on the concatenated features (every method) */
+  double calinski_harabasz, davies_bouldin; /* on the concatenated features (every method) */
   double inertia;    /* k-means: within-cluster sum of squares */
   double loglik;     /* GMM: mean log-likelihood per sample */
   double bic;        /* GMM */

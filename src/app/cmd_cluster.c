@@ -63,6 +63,9 @@ static void copy_samples(OvqResults *in, OvqResults *out) {
   free(e);
 }
 
+/* Columns of the per-k table: k, then the criteria. */
+enum { NCOL = 10 };
+
 int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   const char *input = NULL, *out = NULL;
   const CliOption opts[] = {{"--input", NULL, &input, NULL},
@@ -236,7 +239,7 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   int nk = k_hi - k_lo + 1;
   int32_t *labels = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
   int32_t *best = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
-  double *tab = OVQ_MALLOC(sizeof(double) * (size_t)(8 * nk));
+  double *tab = OVQ_MALLOC(sizeof(double) * (size_t)(NCOL * nk));
   for (int mi = 0; mi < n_methods && rc == CLI_OK; mi++) {
     const char *meth = methods[mi];
     int best_k = -1;
@@ -266,13 +269,15 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
           ovq_error_clear();
       }
       int q = k - k_lo;
-      double row[8] = {k, dg.silhouette, dg.inertia, dg.loglik, dg.bic, dg.eigengap, dg.cophenetic,
-                       area};
-      for (int c = 0; c < 8; c++) tab[c * nk + q] = row[c];
-      char line[256] = "";
-      static const char *const what[7] = {"silhouette", "inertia", "log-likelihood", "BIC",
-                                          "eigengap", "cophenetic", "consensus CDF area"};
-      for (int c = 1; c < 8; c++)
+      double row[NCOL] = {k, dg.silhouette, dg.calinski_harabasz, dg.davies_bouldin, dg.inertia,
+                          dg.loglik, dg.bic, dg.eigengap, dg.cophenetic, area};
+      for (int c = 0; c < NCOL; c++) tab[c * nk + q] = row[c];
+      char line[320] = "";
+      static const char *const what[NCOL - 1] = {"silhouette", "Calinski-Harabasz",
+                                                 "Davies-Bouldin", "inertia", "log-likelihood",
+                                                 "BIC", "eigengap", "cophenetic",
+                                                 "consensus CDF area"};
+      for (int c = 1; c < NCOL; c++)
         if (!isnan(row[c]))
           snprintf(line + strlen(line), sizeof line - strlen(line), " %s %.6g", what[c - 1], row[c]);
       ovq_log(OVQ_LOG_INFO, "%s k=%d:%s (%.2f s)", meth, k, line, ovq_time_max(ovq_time() - t0, comm));
@@ -287,9 +292,10 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     if (rc != CLI_OK) break;
     snprintf(name, sizeof name, "/clusters/%s/labels", meth);
     ovq_results_write_rows(&r, name, H5T_NATIVE_INT32, best, N, 0, row_start, n_local);
-    static const char *const cols[8] = {"k", "silhouette", "inertia", "loglik", "bic", "eigengap",
-                                        "cophenetic", "cdf_area"};
-    for (int c = 0; c < 8; c++) {
+    static const char *const cols[NCOL] = {"k",      "silhouette", "calinski_harabasz",
+                                           "davies_bouldin", "inertia", "loglik", "bic",
+                                           "eigengap", "cophenetic", "cdf_area"};
+    for (int c = 0; c < NCOL; c++) {
       snprintf(name, sizeof name, "/clusters/%s/choose_k/%s", meth, cols[c]);
       ovq_results_write_array(&r, name, H5T_NATIVE_DOUBLE, tab + c * nk, nk, 0);
     }

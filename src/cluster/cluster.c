@@ -10,6 +10,7 @@
 #include "ovq/icluster.h"
 #include "ovq/kmeans.h"
 #include "ovq/nmf.h"
+#include "ovq/separation.h"
 #include "ovq/silhouette.h"
 #include "ovq/snf.h"
 #include "ovq/spectral.h"
@@ -165,7 +166,7 @@ static OvqStatus run_icluster(const OvqConfig *cfg, int k, const OvqClusterData 
 OvqStatus ovq_cluster_run(const char *method, const OvqConfig *cfg, int k,
                           const OvqClusterData *data, MPI_Comm comm, int32_t *labels,
                           OvqClusterDiag *diag) {
-  diag->silhouette = diag->inertia = diag->loglik = diag->bic = diag->eigengap =
+  diag->silhouette = diag->calinski_harabasz = diag->davies_bouldin = diag->inertia = diag->loglik = diag->bic = diag->eigengap =
       diag->cophenetic = NAN;
   if (k < 2 || k > data->n_total)
     return ovq_error("k = %d: needs 2 <= k <= %lld (the number of samples)", k,
@@ -197,5 +198,12 @@ OvqStatus ovq_cluster_run(const char *method, const OvqConfig *cfg, int k,
     diag->silhouette = s;
   else
     ovq_error_clear();
+  OvqSeparation sep;
+  if (ovq_separation(data->all, data->n_local, data->d_all, labels, k, comm, &sep) == OVQ_OK) {
+    diag->calinski_harabasz = sep.calinski_harabasz;
+    diag->davies_bouldin = sep.davies_bouldin;
+  } else {
+    ovq_error_clear();
+  }
   return OVQ_OK;
 }
