@@ -21,6 +21,7 @@ static const Command kCommands[] = {
     {"info", cmd_info, "summarise a cohort file (shape, cancers, labels, missing values, events)"},
     {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
     {"cluster", cmd_cluster, "cluster latent features or preprocessed expression; choose k"},
+    {"eval", cmd_eval, "judge clusters: labels (ARI/NMI/purity), label flow, survival"},
     {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},
 };
 

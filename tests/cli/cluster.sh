@@ -24,6 +24,18 @@ for m in kmeans gmm spectral snf hclust nmf icluster; do
   "$H5SAME" a1.h5 a2.h5 /clusters/$m/labels /clusters/$m/choose_k/cdf_area >/dev/null \
     && ok "$m + consensus: same labels at 1 and 2 ranks" || bad "$m + consensus differs between 1 and 2 ranks"
 done
+# Evaluation of the clusters: the same tables at 1 and 2 ranks, no NaN in them.
+expect_ok 1 eval --input a1.h5 --out e1.h5
+expect_ok 2 eval --input a2.h5 --out e2.h5
+for t in agreement flow survival pairs cox km; do
+  [ -s e2_$t.tsv ] && ok "eval table $t written" || bad "eval table $t missing"
+  cmp -s e1_$t.tsv e2_$t.tsv && ok "eval table $t identical at 1 and 2 ranks" || bad "eval table $t differs"
+done
+grep -qi "nan" e2_*.tsv && bad "NaN in an eval table" || ok "no NaN in the eval tables"
+grep -q "true_subtype" e2_agreement.tsv && ok "agreement with the true subtypes reported" \
+  || bad "no true-subtype agreement"
+expect_fail 2 "/clusters/bogus/labels is missing" eval --input a2.h5 --methods bogus --out e3.h5
+[ -e e3.h5 ] || [ -e e3_agreement.tsv ] && bad "eval left output after an error" || ok "no eval output after an error"
 expect_ok 2 prep --cohort c.h5 --out p.h5
 expect_ok 2 cluster --input p.h5 --features raw --k 4 --out kr.h5
 grep -q "(2 views)" err && ok "raw data: mRNA and miRNA views" || bad "raw data not split into views"

@@ -1,0 +1,316 @@
+/* oncovq eval: judge the clusters of a results file (from oncovq cluster) against the published
+ * labels (and, for synthetic cohorts, the true subtypes), survival, and their separation;
+ * everything into a results file and tidy TSV tables. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "ovq/metrics.h"
+#include "ovq/partition.h"
+#include "ovq/results.h"
+#include "ovq/survival.h"
+
+static void help(void) {
+  printf("usage: oncovq eval --input CLUSTERS.h5 --out EVAL.h5 [--methods LIST]\n\n"
+         "Evaluates the clusters written by 'oncovq cluster': agreement with the published\n"
+         "labels (/samples/label) and, for synthetic cohorts, the true subtypes (ARI, NMI with\n"
+         "arithmetic and geometric normalisation, purity; unlabelled samples left out and\n"
+         "counted), the label flow (contingency table), and survival per cluster (Kaplan-Meier\n"
+         "with 95%% CIs and medians, log-rank over all clusters and pairwise with BH, Cox model\n"
+         "with hazard ratios and the likelihood-ratio test). Writes EVAL.h5 and the tables\n"
+         "EVAL_agreement.tsv, EVAL_flow.tsv, EVAL_survival.tsv, EVAL_pairs.tsv, EVAL_cox.tsv,\n"
+         "EVAL_km.tsv next to it.\n\n"
+         "options:\n"
+         "  --input FILE    clusters file of 'oncovq cluster'\n"
+         "  --methods LIST  which methods' labels (default: cluster.methods of the input)\n"
+         "  --out FILE      results file; the tables take its name without .h5\n");
+}
+
+/* Codes for reference label strings: sorted distinct non-empty values -> 0..; "" -> -1. */
+static int encode(const OvqStrings *s, int64_t start, int64_t n, int32_t *code, char ***names) {
+  int64_t N = s->n;
+  char **u = OVQ_MALLOC(sizeof(char *) * (size_t)(N + 1));
+  int nu = 0;
+  for (int64_t i = 0; i < N; i++) {
+    const char *v = ovq_strings_at(s, i);
+    if (!v[0]) continue;
+    int seen = 0;
+    for (int q = 0; q < nu && !seen; q++) seen = !strcmp(u[q], v);
+    if (!seen) u[nu++] = (char *)v;
+  }
+  for (int a = 1; a < nu; a++) /* insertion sort: few labels */
+    for (int b = a; b > 0 && strcmp(u[b - 1], u[b]) > 0; b--) {
+      char *t = u[b];
+      u[b] = u[b - 1];
+      u[b - 1] = t;
+    }
+  for (int64_t i = 0; i < n; i++) {
+    const char *v = ovq_strings_at(s, start + i);
+    code[i] = -1;
+    for (int q = 0; q < nu; q++)
+      if (!strcmp(u[q], v)) code[i] = q;
+  }
+  *names = u;
+  return nu;
+}
+
+/* A table written by rank 0 under a temporary name, renamed when complete. */
+typedef struct Table {
+  FILE *f;
+  char path[OVQ_PATH_MAX + 32], tmp[OVQ_PATH_MAX + 64];
+} Table;
+
+static int table_open(Table *t, const char *stem, const char *name, const char *header) {
+  snprintf(t->path, sizeof t->path, "%s_%s.tsv", stem, name);
+  snprintf(t->tmp, sizeof t->tmp, "%s.tmp.%d", t->path, (int)getpid());
+  t->f = fopen(t->tmp, "w");
+  if (!t->f) return 0;
+  fprintf(t->f, "%s\n", header);
+  return 1;
+}
+
+static int table_close(Table *t) {
+  int ok = t->f && !ferror(t->f);
+  if (t->f && fclose(t->f) != 0) ok = 0;
+  t->f = NULL;
+  if (ok && rename(t->tmp, t->path) != 0) ok = 0;
+  if (!ok) remove(t->tmp);
+  return ok;
+}
+
+/* %g, or NA for a non-finite value (tables carry no NaN). */
+static const char *num(char *buf, double v) {
+  if (isfinite(v))
+    snprintf(buf, 32, "%.10g", v);
+  else
+    snprintf(buf, 32, isinf(v) && v > 0 ? "Inf" : "NA");
+  return buf;
+}
+
+int cmd_eval(int argc, char **argv, MPI_Comm comm) {
+  const char *input = NULL, *out = NULL, *methods_opt = NULL;
+  const CliOption opts[] = {{"--input", NULL, &input, NULL},
+                            {"--out", NULL, &out, NULL},
+                            {"--methods", NULL, &methods_opt, NULL}};
+  static const char *const required[] = {"--input", "--out", NULL};
+  int rc = cli_parse("eval", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, help,
+                     required);
+  if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+
+  OvqResults in;
+  if (ovq_results_open(&in, input, comm) != OVQ_OK) return cli_fail();
+  char *ini = NULL;
+  OvqConfig cfg;
+  ovq_config_defaults(&cfg);
+  OvqStatus st = ovq_results_read_attr(&in, "config", &ini);
+  if (st == OVQ_OK) st = ovq_config_load_string(&cfg, ini, input);
+  free(ini);
+  OvqStrings ids = {0, 0, NULL}, lab = {0, 0, NULL}, truth = {0, 0, NULL};
+  double *os_time = NULL;
+  int8_t *os_event = NULL;
+  int64_t n_t = 0, n_e = 0;
+  if (st == OVQ_OK) st = ovq_results_read_strings(&in, "/samples/id", &ids);
+  int has_label = 0, has_truth = 0, has_surv = 0;
+  if (st == OVQ_OK) {
+    has_label = ovq_results_read_strings(&in, "/samples/label", &lab) == OVQ_OK;
+    has_truth = ovq_results_read_strings(&in, "/samples/true_subtype", &truth) == OVQ_OK;
+    has_surv = ovq_results_read_array(&in, "/samples/os_time", H5T_NATIVE_DOUBLE,
+                                      (void **)&os_time, &n_t) == OVQ_OK &&
+               ovq_results_read_array(&in, "/samples/os_event", H5T_NATIVE_INT8,
+                                      (void **)&os_event, &n_e) == OVQ_OK;
+    ovq_error_clear();
+  }
+  st = ovq_status_agree(comm, st);
+  if (st != OVQ_OK) {
+    ovq_results_close(&in);
+    return cli_fail();
+  }
+  const int64_t N = ids.n;
+  OvqRange me = ovq_partition_block(N, size, rank);
+  char methods[sizeof cfg.cluster.methods];
+  snprintf(methods, sizeof methods, "%s", methods_opt ? methods_opt : cfg.cluster.methods);
+
+  /* Reference codes of this rank's samples. */
+  int32_t *ref = OVQ_MALLOC(sizeof(int32_t) * (size_t)(me.count + 1));
+  int32_t *tru = OVQ_MALLOC(sizeof(int32_t) * (size_t)(me.count + 1));
+  char **ref_names = NULL, **tru_names = NULL;
+  int n_ref = has_label ? encode(&lab, me.start, me.count, ref, &ref_names) : 0;
+  int n_tru = has_truth ? encode(&truth, me.start, me.count, tru, &tru_names) : 0;
+  if (n_ref == 0)
+    ovq_log(OVQ_LOG_WARN, "%s: no sample has a published label: agreement with labels skipped",
+            input);
+
+  char stem[OVQ_PATH_MAX];
+  snprintf(stem, sizeof stem, "%s", out);
+  size_t sl = strlen(stem);
+  if (sl > 3 && !strcmp(stem + sl - 3, ".h5")) stem[sl - 3] = 0;
+  Table ta = {0}, tf = {0}, ts = {0}, tp = {0}, tc = {0}, tk = {0};
+  int ok = 1;
+  if (rank == 0) {
+    ok = table_open(&ta, stem, "agreement",
+                    "method\tk\treference\tari\tnmi\tnmi_geometric\tpurity\tn_compared\tn_left_out") &&
+         table_open(&tf, stem, "flow", "method\treference\tlabel\tcluster\tcount") &&
+         table_open(&ts, stem, "survival",
+                    "method\tk\tn\tn_unknown\tlogrank_chisq\tlogrank_df\tlogrank_p\tcox_lrt\t"
+                    "cox_lrt_p\tnote") &&
+         table_open(&tp, stem, "pairs", "method\tcluster_a\tcluster_b\tchisq\tp\tp_bh") &&
+         table_open(&tc, stem, "cox",
+                    "method\tcluster\treference\tcoef\tse\thr\thr_lower\thr_upper\tp") &&
+         table_open(&tk, stem, "km",
+                    "method\tcluster\ttime\tn_risk\tn_event\tn_censor\tsurvival\tlower\tupper");
+    if (!ok) ovq_error("%s: cannot write the tables next to it (%s_*.tsv)", out, stem);
+  }
+  st = ovq_status_agree(comm, ok ? OVQ_OK : OVQ_ERR);
+  OvqResults r;
+  memset(&r, 0, sizeof r);
+  if (st == OVQ_OK) {
+    char *text = ovq_config_to_ini(&cfg);
+    st = ovq_results_create(&r, out, text, comm);
+    free(text);
+  }
+  char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+  for (char *sv = NULL, *m = strtok_r(methods, ", ", &sv); m && st == OVQ_OK;
+       m = strtok_r(NULL, ", ", &sv)) {
+    char name[256];
+    snprintf(name, sizeof name, "/clusters/%s/labels", m);
+    int32_t *cl = NULL;
+    int64_t nt, nc, rs, nl;
+    st = ovq_status_agree(comm, ovq_results_read_block(&in, name, H5T_NATIVE_INT32, (void **)&cl,
+                                                       &nt, &nc, &rs, &nl));
+    if (st != OVQ_OK) break;
+    int k = 0;
+    for (int64_t i = 0; i < nl; i++)
+      if (cl[i] + 1 > k) k = cl[i] + 1;
+    OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &k, 1, MPI_INT, MPI_MAX, comm));
+    /* Agreement and label flow. */
+    for (int which = 0; which < 2; which++) {
+      int nref = which == 0 ? n_ref : n_tru;
+      if (nref == 0) continue;
+      const int32_t *a = which == 0 ? ref : tru;
+      char **names = which == 0 ? ref_names : tru_names;
+      const char *refname = which == 0 ? "published_label" : "true_subtype";
+      OvqAgreement ag;
+      if (ovq_metrics_agreement(a, cl, nl, comm, &ag) != OVQ_OK) {
+        st = OVQ_ERR;
+        break;
+      }
+      OvqContingency ct;
+      if (ovq_metrics_contingency(a, cl, nl, comm, &ct) != OVQ_OK) {
+        st = OVQ_ERR;
+        break;
+      }
+      ovq_log(OVQ_LOG_INFO, "%s vs %s: ARI %.4f, NMI %.4f (geometric %.4f), purity %.4f, %lld "
+              "samples (%lld left out)", m, refname, ag.ari, ag.nmi, ag.nmi_geometric, ag.purity,
+              (long long)ag.n_known, (long long)ag.n_unknown);
+      if (rank == 0) {
+        fprintf(ta.f, "%s\t%d\t%s\t%s\t%s\t%s\t%s\t%lld\t%lld\n", m, k, refname, num(b1, ag.ari),
+                num(b2, ag.nmi), num(b3, ag.nmi_geometric), num(b4, ag.purity),
+                (long long)ag.n_known, (long long)ag.n_unknown);
+        for (int i = 0; i <= ct.n_a; i++)
+          for (int j = 0; j < ct.n_b; j++) {
+            int64_t c = ct.count[i * (ct.n_b + 1) + j];
+            if (c) fprintf(tf.f, "%s\t%s\t%s\t%d\t%lld\n", m, refname,
+                           i < ct.n_a && i < nref ? names[i] : "(unlabelled)", j, (long long)c);
+          }
+      }
+      char dn[256];
+      double v[4] = {ag.ari, ag.nmi, ag.nmi_geometric, ag.purity};
+      snprintf(dn, sizeof dn, "/eval/%s/%s/ari_nmi_nmigeo_purity", m, refname);
+      ovq_results_write_array(&r, dn, H5T_NATIVE_DOUBLE, v, 4, 0);
+      ovq_metrics_contingency_free(&ct);
+    }
+    /* Survival per cluster. */
+    if (st == OVQ_OK && has_surv && n_t == N && n_e == N) {
+      OvqSurvData sd;
+      if (ovq_survival_gather(os_time + me.start, os_event + me.start, cl, nl, comm, &sd) != OVQ_OK) {
+        st = OVQ_ERR;
+        free(cl);
+        break;
+      }
+      OvqLogrank lr;
+      ovq_survival_logrank(&sd, &lr);
+      OvqCox cx;
+      ovq_survival_cox(&sd, &cx);
+      OvqPairwise pw;
+      ovq_survival_pairwise(&sd, &pw);
+      OvqKm km;
+      ovq_survival_km(&sd, &km);
+      ovq_log(OVQ_LOG_INFO, "%s survival: log-rank chi2 %.3f (df %d) p %.3g; Cox LRT %.3f p %.3g "
+              "(%lld samples, %lld unknown)%s%s", m, lr.chisq, lr.df, lr.p, cx.lrt, cx.lrt_p,
+              (long long)sd.n, (long long)sd.n_unknown, lr.note[0] ? "; " : "", lr.note);
+      if (rank == 0) {
+        const char *note = lr.note[0] ? lr.note : cx.note;
+        fprintf(ts.f, "%s\t%d\t%lld\t%lld\t%s\t%d\t%s\t%s\t%s\t%s\n", m, k, (long long)sd.n,
+                (long long)sd.n_unknown, num(b1, lr.chisq), lr.df, num(b2, lr.p), num(b3, cx.lrt),
+                num(b4, cx.lrt_p), note[0] ? note : "-");
+        for (int q = 0; q < pw.n_pairs; q++)
+          fprintf(tp.f, "%s\t%d\t%d\t%s\t%s\t%s\n", m, pw.group_a[q], pw.group_b[q],
+                  num(b1, pw.test[q].chisq), num(b2, pw.test[q].p), num(b3, pw.p_adjusted[q]));
+        for (int q = 0; q < cx.n_coef; q++)
+          fprintf(tc.f, "%s\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\n", m, cx.group[q], cx.reference,
+                  num(b1, cx.coef[q]), num(b2, cx.se[q]), num(b3, cx.hr[q]),
+                  num(b4, cx.hr_lower[q]), num(b5, cx.hr_upper[q]), num(b6, cx.p[q]));
+        for (int c = 0; c < km.n_curves; c++) {
+          const OvqKmCurve *cv = &km.curve[c];
+          for (int64_t t = 0; t < cv->n_times; t++)
+            fprintf(tk.f, "%s\t%d\t%s\t%lld\t%lld\t%lld\t%s\t%s\t%s\n", m, cv->group,
+                    num(b1, cv->time[t]), (long long)cv->n_risk[t], (long long)cv->n_event[t],
+                    (long long)cv->n_censor[t], num(b2, cv->surv[t]), num(b3, cv->lower[t]),
+                    num(b7, cv->upper[t]));
+        }
+      }
+      char dn[256];
+      double v[5] = {lr.chisq, (double)lr.df, lr.p, cx.lrt, cx.lrt_p};
+      snprintf(dn, sizeof dn, "/eval/%s/survival/logrank_chisq_df_p_coxlrt_p", m);
+      ovq_results_write_array(&r, dn, H5T_NATIVE_DOUBLE, v, 5, 0);
+      ovq_survival_km_free(&km);
+      ovq_survival_pairwise_free(&pw);
+      ovq_survival_cox_free(&cx);
+      ovq_survival_data_free(&sd);
+    }
+    free(cl);
+    st = ovq_status_agree(comm, st);
+  }
+  ovq_results_close(&in);
+  if (rank == 0) {
+    Table *all[6] = {&ta, &tf, &ts, &tp, &tc, &tk};
+    for (int q = 0; q < 6; q++) {
+      if (st == OVQ_OK) {
+        if (!table_close(all[q]) && ok) {
+          ok = 0;
+          ovq_error("%s: could not be written", all[q]->path);
+        }
+      } else if (all[q]->f) {
+        fclose(all[q]->f);
+        remove(all[q]->tmp);
+      }
+    }
+  }
+  if (st == OVQ_OK) st = ovq_status_agree(comm, ok ? OVQ_OK : OVQ_ERR);
+  if (st == OVQ_OK) {
+    st = ovq_results_commit(&r);
+  } else if (r.path) {
+    /* Nothing under the final name: drop the temporary file (an existing EVAL.h5 stays). */
+    H5Fclose(r.file);
+    if (rank == 0) remove(r.tmp);
+    free(r.tmp);
+    free(r.path);
+  }
+  if (st == OVQ_OK) ovq_log(OVQ_LOG_INFO, "wrote %s and %s_*.tsv", out, stem);
+  free(ref);
+  free(tru);
+  free(ref_names);
+  free(tru_names);
+  ovq_strings_free(&ids);
+  ovq_strings_free(&lab);
+  ovq_strings_free(&truth);
+  free(os_time);
+  free(os_event);
+  return st == OVQ_OK ? CLI_OK : cli_fail();
+}
