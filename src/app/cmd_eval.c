@@ -8,13 +8,18 @@
 #include <unistd.h>
 
 #include "cli.h"
+#include "ovq/cohort.h"
+#include "ovq/diffexp.h"
+#include "ovq/enrich.h"
 #include "ovq/metrics.h"
+#include "ovq/prep.h"
 #include "ovq/partition.h"
 #include "ovq/results.h"
 #include "ovq/survival.h"
 
 static void help(void) {
-  printf("usage: oncovq eval --input CLUSTERS.h5 --out EVAL.h5 [--methods LIST]\n\n"
+  printf("usage: oncovq eval --input CLUSTERS.h5 --out EVAL.h5 [--methods LIST]\n"
+         "                   [--cohort COHORT.h5 [--gmt SETS.gmt]]\n\n"
          "Evaluates the clusters written by 'oncovq cluster': agreement with the published\n"
          "labels (/samples/label) and, for synthetic cohorts, the true subtypes (ARI, NMI with\n"
          "arithmetic and geometric normalisation, purity; unlabelled samples left out and\n"
@@ -22,10 +27,16 @@ static void help(void) {
          "with 95%% CIs and medians, log-rank over all clusters and pairwise with BH, Cox model\n"
          "with hazard ratios and the likelihood-ratio test). Writes EVAL.h5 and the tables\n"
          "EVAL_agreement.tsv, EVAL_flow.tsv, EVAL_survival.tsv, EVAL_pairs.tsv, EVAL_cox.tsv,\n"
-         "EVAL_km.tsv next to it.\n\n"
+         "EVAL_km.tsv next to it. With --cohort (the cohort the clusters came from), also\n"
+         "differential expression of each cluster against the rest on the preprocessed,\n"
+         "unstandardised log expression (Welch t, Wilcoxon rank-sum, BH: EVAL_de.tsv), and\n"
+         "with --gmt the over-representation of each cluster's up-regulated genes (BH q < 0.05,\n"
+         "log2 FC > 1) among the gene sets (EVAL_enrichment.tsv).\n\n"
          "options:\n"
          "  --input FILE    clusters file of 'oncovq cluster'\n"
          "  --methods LIST  which methods' labels (default: cluster.methods of the input)\n"
+         "  --cohort FILE   cohort file for differential expression\n"
+         "  --gmt FILE      gene sets (GMT: MSigDB, KEGG, or tools/export_go_gmt.R's GO sets)\n"
          "  --out FILE      results file; the tables take its name without .h5\n");
 }
 
@@ -91,10 +102,12 @@ static const char *num(char *buf, double v) {
 }
 
 int cmd_eval(int argc, char **argv, MPI_Comm comm) {
-  const char *input = NULL, *out = NULL, *methods_opt = NULL;
+  const char *input = NULL, *out = NULL, *methods_opt = NULL, *cohort = NULL, *gmt = NULL;
   const CliOption opts[] = {{"--input", NULL, &input, NULL},
                             {"--out", NULL, &out, NULL},
-                            {"--methods", NULL, &methods_opt, NULL}};
+                            {"--methods", NULL, &methods_opt, NULL},
+                            {"--cohort", NULL, &cohort, NULL},
+                            {"--gmt", NULL, &gmt, NULL}};
   static const char *const required[] = {"--input", "--out", NULL};
   int rc = cli_parse("eval", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, help,
                      required);
@@ -136,6 +149,53 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
   char methods[sizeof cfg.cluster.methods];
   snprintf(methods, sizeof methods, "%s", methods_opt ? methods_opt : cfg.cluster.methods);
 
+  /* Differential expression: the cohort's preprocessed, unstandardised expression of the same
+   * samples in the same order. */
+  OvqMatrix xde;
+  memset(&xde, 0, sizeof xde);
+  OvqPrepTransform trde;
+  memset(&trde, 0, sizeof trde);
+  OvqGmt sets;
+  memset(&sets, 0, sizeof sets);
+  if (gmt && !cohort) {
+    ovq_error("--gmt needs --cohort (the expression to test)");
+    ovq_results_close(&in);
+    return cli_fail();
+  }
+  if (cohort) {
+    OvqCohort c;
+    st = ovq_cohort_read(cohort, cfg.data.cancer, comm, &c);
+    if (st == OVQ_OK) {
+      int mism = c.n_total != N;
+      for (int64_t i = 0; !mism && i < c.n_local; i++)
+        mism = strcmp(ovq_strings_at(&c.sample_id, i), ovq_strings_at(&ids, c.row_start + i)) != 0;
+      OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &mism, 1, MPI_INT, MPI_MAX, comm));
+      if (mism)
+        st = ovq_error("%s%s%s: its samples are not those of %s (same cohort and data.cancer "
+                       "needed)", cohort, cfg.data.cancer[0] ? " / " : "", cfg.data.cancer, input);
+      if (st == OVQ_OK) {
+        OvqPrepOptions po;
+        ovq_prep_options_from_config(&cfg, &po);
+        po.standardize = 0;
+        po.select = 0;
+        po.weight[0] = po.weight[1] = 1.0;
+        st = ovq_prep_fit(&c, &po, comm, &xde, &trde, NULL);
+      }
+      ovq_cohort_destroy(&c);
+    }
+    if (st == OVQ_OK && gmt) {
+      OvqStatus gs = OVQ_OK;
+      if (rank == 0) gs = ovq_gmt_read(gmt, &sets);
+      st = ovq_status_agree(comm, gs);
+    }
+    if (st != OVQ_OK) {
+      ovq_results_close(&in);
+      ovq_matrix_free(&xde);
+      ovq_prep_free(&trde);
+      return cli_fail();
+    }
+  }
+
   /* Reference codes of this rank's samples. */
   int32_t *ref = OVQ_MALLOC(sizeof(int32_t) * (size_t)(me.count + 1));
   int32_t *tru = OVQ_MALLOC(sizeof(int32_t) * (size_t)(me.count + 1));
@@ -150,7 +210,11 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
   snprintf(stem, sizeof stem, "%s", out);
   size_t sl = strlen(stem);
   if (sl > 3 && !strcmp(stem + sl - 3, ".h5")) stem[sl - 3] = 0;
-  Table ta = {0}, tf = {0}, ts = {0}, tp = {0}, tc = {0}, tk = {0};
+  Table ta = {0}, tf = {0}, ts = {0}, tp = {0}, tc = {0}, tk = {0}, te = {0};
+  char de_path[OVQ_PATH_MAX + 32], de_tmp[OVQ_PATH_MAX + 64];
+  snprintf(de_path, sizeof de_path, "%s_de.tsv", stem);
+  snprintf(de_tmp, sizeof de_tmp, "%s.tmp.%d", de_path, (int)getpid());
+  FILE *de_f = NULL;
   int ok = 1;
   if (rank == 0) {
     ok = table_open(&ta, stem, "agreement",
@@ -163,7 +227,16 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
          table_open(&tc, stem, "cox",
                     "method\tcluster\treference\tcoef\tse\thr\thr_lower\thr_upper\tp") &&
          table_open(&tk, stem, "km",
-                    "method\tcluster\ttime\tn_risk\tn_event\tn_censor\tsurvival\tlower\tupper");
+                    "method\tcluster\ttime\tn_risk\tn_event\tn_censor\tsurvival\tlower\tupper") &&
+         (!gmt || table_open(&te, stem, "enrichment",
+                             "method\tcluster\tset\tsize\toverlap\texpected\tp\tq"));
+    if (ok && cohort) {
+      de_f = fopen(de_tmp, "w");
+      ok = de_f != NULL;
+      if (ok)
+        fprintf(de_f, "method\tcluster\tfeature\tn_in\tn_out\tmean_in\tmean_out\tlog2fc\tt\tt_p\t"
+                      "t_q\tu\tu_p\tu_q\n");
+    }
     if (!ok) ovq_error("%s: cannot write the tables next to it (%s_*.tsv)", out, stem);
   }
   st = ovq_status_agree(comm, ok ? OVQ_OK : OVQ_ERR);
@@ -174,7 +247,7 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
     st = ovq_results_create(&r, out, text, comm);
     free(text);
   }
-  char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32];
+  char b1[32], b2[32], b3[32], b4[32], b5[32], b6[32], b7[32], bb[9][32];
   for (char *sv = NULL, *m = strtok_r(methods, ", ", &sv); m && st == OVQ_OK;
        m = strtok_r(NULL, ", ", &sv)) {
     char name[256];
@@ -274,13 +347,72 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
       ovq_survival_cox_free(&cx);
       ovq_survival_data_free(&sd);
     }
+    if (st == OVQ_OK && cohort) {
+      OvqDiffexp de;
+      if (ovq_diffexp_compute(&xde, cl, comm, &de) != OVQ_OK) {
+        st = OVQ_ERR;
+      } else {
+        const int64_t F = de.n_features;
+        int64_t n_sig = 0;
+        for (int c = 0; c < de.k; c++)
+          for (int64_t j = 0; j < F; j++) {
+            int64_t e = (int64_t)c * F + j;
+            n_sig += de.t_q[e] < 0.05 && fabs(de.log2fc[e]) > 1.0;
+            if (rank == 0)
+              fprintf(de_f, "%s\t%d\t%s\t%lld\t%lld\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", m, c,
+                      ovq_strings_at(&trde.ids, j), (long long)de.n_in[c],
+                      (long long)(de.n_known - de.n_in[c]), num(bb[0], de.mean_in[e]),
+                      num(bb[1], de.mean_out[e]), num(bb[2], de.log2fc[e]), num(bb[3], de.t[e]),
+                      num(bb[4], de.t_p[e]), num(bb[5], de.t_q[e]), num(bb[6], de.u[e]),
+                      num(bb[7], de.u_p[e]), num(bb[8], de.u_q[e]));
+          }
+        ovq_log(OVQ_LOG_INFO, "%s: %lld (cluster, feature) pairs with Welch BH q < 0.05 and |log2 "
+                "FC| > 1", m, (long long)n_sig);
+        if (gmt && rank == 0) {
+          /* Genes (the mRNA block) up in each cluster against the sets. */
+          const char **fid = OVQ_MALLOC(sizeof(char *) * (size_t)(trde.n_mrna + 1));
+          unsigned char *sel = OVQ_MALLOC((size_t)trde.n_mrna + 1);
+          for (int64_t j = 0; j < trde.n_mrna; j++) fid[j] = ovq_strings_at(&trde.ids, j);
+          for (int c = 0; c < de.k && st == OVQ_OK; c++) {
+            for (int64_t j = 0; j < trde.n_mrna; j++)
+              sel[j] = de.t_q[(int64_t)c * F + j] < 0.05 && de.log2fc[(int64_t)c * F + j] > 1.0;
+            OvqEnrich en;
+            if (ovq_enrich_ora(&sets, fid, trde.n_mrna, sel, NULL, &en) != OVQ_OK) {
+              st = OVQ_ERR;
+              break;
+            }
+            for (int64_t q = 0; q < en.n_tested; q++)
+              fprintf(te.f, "%s\t%d\t%s\t%lld\t%lld\t%s\t%s\t%s\n", m, c, sets.name[en.set[q]],
+                      (long long)en.size[q], (long long)en.overlap[q], num(b1, en.expected[q]),
+                      num(b2, en.p[q]), num(b3, en.q[q]));
+            ovq_enrich_free(&en);
+          }
+          free(fid);
+          free(sel);
+        }
+        ovq_diffexp_free(&de);
+      }
+    }
     free(cl);
     st = ovq_status_agree(comm, st);
   }
   ovq_results_close(&in);
   if (rank == 0) {
-    Table *all[6] = {&ta, &tf, &ts, &tp, &tc, &tk};
-    for (int q = 0; q < 6; q++) {
+    if (de_f) {
+      int good = st == OVQ_OK && !ferror(de_f);
+      if (fclose(de_f) != 0) good = 0;
+      if (good && rename(de_tmp, de_path) != 0) good = 0;
+      if (!good) {
+        remove(de_tmp);
+        if (st == OVQ_OK && ok) {
+          ok = 0;
+          ovq_error("%s: could not be written", de_path);
+        }
+      }
+    }
+    Table *all[7] = {&ta, &tf, &ts, &tp, &tc, &tk, &te};
+    for (int q = 0; q < 7; q++) {
+      if (!all[q]->f && q == 6) continue;
       if (st == OVQ_OK) {
         if (!table_close(all[q]) && ok) {
           ok = 0;
@@ -303,6 +435,9 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
     free(r.path);
   }
   if (st == OVQ_OK) ovq_log(OVQ_LOG_INFO, "wrote %s and %s_*.tsv", out, stem);
+  ovq_matrix_free(&xde);
+  ovq_prep_free(&trde);
+  ovq_gmt_free(&sets);
   free(ref);
   free(tru);
   free(ref_names);

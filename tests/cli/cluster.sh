@@ -34,6 +34,19 @@ done
 grep -qi "nan" e2_*.tsv && bad "NaN in an eval table" || ok "no NaN in the eval tables"
 grep -q "true_subtype" e2_agreement.tsv && ok "agreement with the true subtypes reported" \
   || bad "no true-subtype agreement"
+# Differential expression and enrichment (a GMT with an unknown gene) at 1 and 2 ranks.
+awk 'BEGIN { printf "setA\td"; for (i = 1; i <= 40; i++) printf "\tSG%05d", i; printf "\tNOTAGENE\n";
+             printf "setB\td"; for (i = 100; i <= 160; i++) printf "\tSG%05d", i; printf "\n" }' >s.gmt
+expect_ok 1 eval --input a1.h5 --methods kmeans,gmm --cohort c.h5 --gmt s.gmt --out d1.h5
+expect_ok 2 eval --input a2.h5 --methods kmeans,gmm --cohort c.h5 --gmt s.gmt --out d2.h5
+for t in de enrichment; do
+  [ -s d2_$t.tsv ] && cmp -s d1_$t.tsv d2_$t.tsv && ok "eval $t table identical at 1 and 2 ranks" \
+    || bad "eval $t table missing or different between 1 and 2 ranks"
+done
+grep -qi "nan" d2_de.tsv d2_enrichment.tsv && bad "NaN in the DE / enrichment tables" || ok "no NaN in DE / enrichment"
+expect_ok 2 synth --cancers GBM --scale 0.1 --genes 300 --mirnas 30 --out other.h5
+expect_fail 2 "its samples are not those of" eval --input a2.h5 --cohort other.h5 --out d3.h5
+expect_fail 2 "--gmt needs --cohort" eval --input a2.h5 --gmt s.gmt --out d3.h5
 expect_fail 2 "/clusters/bogus/labels is missing" eval --input a2.h5 --methods bogus --out e3.h5
 [ -e e3.h5 ] || [ -e e3_agreement.tsv ] && bad "eval left output after an error" || ok "no eval output after an error"
 expect_ok 2 prep --cohort c.h5 --out p.h5
