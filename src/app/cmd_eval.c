@@ -9,6 +9,9 @@
 
 #include "cli.h"
 #include "ovq/cohort.h"
+#include "ovq/correlation.h"
+#include "ovq/hclust.h"
+#include "ovq/pca.h"
 #include "ovq/diffexp.h"
 #include "ovq/enrich.h"
 #include "ovq/metrics.h"
@@ -37,6 +40,12 @@ static void help(void) {
          "  --methods LIST  which methods' labels (default: cluster.methods of the input)\n"
          "  --cohort FILE   cohort file for differential expression\n"
          "  --gmt FILE      gene sets (GMT: MSigDB, KEGG, or tools/export_go_gmt.R's GO sets)\n"
+         "  --latent FILE   results file of 'oncovq train' / 'oncovq embed' (model.type of the\n"
+         "                  input's config): latent-feature correlations (EVAL_latent_corr.tsv),\n"
+         "                  feature groups (EVAL_latent_groups.tsv), the heatmap matrix ordered by\n"
+         "                  the first method's clusters and labels (EVAL_latent_heatmap.tsv) and a\n"
+         "                  PCA map (EVAL_pca.tsv)\n"
+         "  --groups G      latent feature groups (default 3)\n"
          "  --out FILE      results file; the tables take its name without .h5\n");
 }
 
@@ -101,13 +110,156 @@ static const char *num(char *buf, double v) {
   return buf;
 }
 
+/* Latent features of a trained model: their correlations, groups of features (average-linkage
+ * tree of 1 - |Pearson| cut at n_groups), the samples x features matrix ordered by cluster and
+ * label (the heatmap), and a 2-D PCA map. Tables written by rank 0 under temporary names. */
+static OvqStatus latent_analysis(const char *path, const char *model, const OvqStrings *ids,
+                                 const OvqStrings *lab, const char *method, const int32_t *cl,
+                                 int n_groups, const char *stem, MPI_Comm comm) {
+  int rank, size;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  OvqResults r;
+  if (ovq_results_open(&r, path, comm) != OVQ_OK) return OVQ_ERR;
+  char name[128];
+  snprintf(name, sizeof name, "/models/%s/latent", model);
+  float *z = NULL;
+  int64_t N = 0, D = 0, r0 = 0, nl = 0;
+  OvqStatus st = ovq_results_read_block(&r, name, H5T_NATIVE_FLOAT, (void **)&z, &N, &D, &r0, &nl);
+  OvqStrings zid = {0, 0, NULL};
+  if (st == OVQ_OK) st = ovq_results_read_strings(&r, "/samples/id", &zid);
+  st = ovq_status_agree(comm, st);
+  ovq_results_close(&r);
+  if (st == OVQ_OK && zid.n != ids->n) st = ovq_error("%s: %lld samples, the clusters %lld", path, (long long)zid.n, (long long)ids->n);
+  for (int64_t i = 0; st == OVQ_OK && i < zid.n; i++)
+    if (strcmp(ovq_strings_at(&zid, i), ovq_strings_at(ids, i)) != 0)
+      st = ovq_error("%s: sample %lld is %s, in the clusters file %s", path, (long long)i,
+                     ovq_strings_at(&zid, i), ovq_strings_at(ids, i));
+  ovq_strings_free(&zid);
+  if (st != OVQ_OK || D < 2) {
+    if (st == OVQ_OK) st = ovq_error("%s: fewer than 2 latent features", path);
+    free(z);
+    return st;
+  }
+  double *pr = OVQ_MALLOC(sizeof(double) * (size_t)(D * D)), *sr = OVQ_MALLOC(sizeof(double) * (size_t)(D * D));
+  st = ovq_correlation_pearson(z, nl, D, comm, pr);
+  if (st == OVQ_OK) st = ovq_correlation_spearman(z, nl, D, comm, sr);
+  /* Feature groups. */
+  int32_t *grp = OVQ_CALLOC((size_t)D, sizeof(int32_t));
+  if (st == OVQ_OK) {
+    double *dis = OVQ_MALLOC(sizeof(double) * (size_t)(D * D));
+    for (int64_t i = 0; i < D * D; i++) dis[i] = isfinite(pr[i]) ? 1.0 - fabs(pr[i]) : 1.0;
+    for (int64_t i = 0; i < D; i++) dis[i * D + i] = 0.0;
+    int g = n_groups < D ? n_groups : (int)D;
+    OvqHclustResult hr;
+    st = ovq_hclust_from_dissimilarity(OVQ_LINKAGE_AVERAGE, g, dis, D, comm, &hr);
+    if (st == OVQ_OK) {
+      memcpy(grp, hr.labels, sizeof(int32_t) * (size_t)D);
+      ovq_hclust_result_free(&hr);
+    }
+    free(dis);
+  }
+  /* PCA map (2 components). */
+  OvqPca pca;
+  memset(&pca, 0, sizeof pca);
+  double *sc = OVQ_MALLOC(sizeof(double) * (size_t)(nl * 2 + 1));
+  if (st == OVQ_OK) st = ovq_pca_fit(z, nl, D, 2, comm, &pca, sc);
+  /* Gather latents, scores and clusters on rank 0 (N x D floats: small for latents). */
+  float *zall = rank == 0 ? OVQ_MALLOC(sizeof(float) * (size_t)(N * D + 1)) : NULL;
+  double *sall = rank == 0 ? OVQ_MALLOC(sizeof(double) * (size_t)(N * 2 + 1)) : NULL;
+  int32_t *call = rank == 0 ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(N + 1)) : NULL;
+  if (st == OVQ_OK) {
+    int *cnt = OVQ_MALLOC(sizeof(int) * (size_t)size), *dsp = OVQ_MALLOC(sizeof(int) * (size_t)size);
+    for (int mult = 0; mult < 3; mult++) {
+      int64_t w = mult == 0 ? D : mult == 1 ? 2 : 1;
+      for (int q = 0; q < size; q++) {
+        OvqRange b = ovq_partition_block(N, size, q);
+        cnt[q] = OVQ_INT(b.count * w, "gather");
+        dsp[q] = OVQ_INT(b.start * w, "gather");
+      }
+      if (mult == 0)
+        OVQ_MPI_CHECK(MPI_Gatherv(z, OVQ_INT(nl * D, "gather"), MPI_FLOAT, zall, cnt, dsp, MPI_FLOAT, 0, comm));
+      else if (mult == 1)
+        OVQ_MPI_CHECK(MPI_Gatherv(sc, OVQ_INT(nl * 2, "gather"), MPI_DOUBLE, sall, cnt, dsp, MPI_DOUBLE, 0, comm));
+      else
+        OVQ_MPI_CHECK(MPI_Gatherv(cl, OVQ_INT(nl, "gather"), MPI_INT32_T, call, cnt, dsp, MPI_INT32_T, 0, comm));
+    }
+    free(cnt);
+    free(dsp);
+  }
+  int ok = 1;
+  if (st == OVQ_OK && rank == 0) {
+    char b1[32], b2[32];
+    Table tc = {0}, tg = {0}, th = {0}, tm = {0}, tv = {0};
+    ok = table_open(&tc, stem, "latent_corr", "feature_a\tfeature_b\tpearson\tspearman") &&
+         table_open(&tg, stem, "latent_groups", "feature\tgroup") &&
+         table_open(&th, stem, "latent_heatmap", "sample\tmethod\tcluster\tlabel\tfeature\tvalue") &&
+         table_open(&tm, stem, "pca", "sample\tmethod\tcluster\tlabel\tpc1\tpc2") &&
+         table_open(&tv, stem, "pca_variance", "component\texplained_variance\tratio");
+    if (ok) {
+      for (int64_t a = 0; a < D; a++)
+        for (int64_t b = a + 1; b < D; b++)
+          fprintf(tc.f, "z%lld\tz%lld\t%s\t%s\n", (long long)a, (long long)b, num(b1, pr[a * D + b]),
+                  num(b2, sr[a * D + b]));
+      for (int64_t a = 0; a < D; a++) fprintf(tg.f, "z%lld\t%d\n", (long long)a, grp[a]);
+      for (int c = 0; c < 2; c++)
+        fprintf(tv.f, "PC%d\t%s\t%s\n", c + 1, num(b1, pca.explained_variance[c]),
+                num(b2, pca.explained_variance_ratio[c]));
+      /* Samples ordered by cluster, then label, then position: the heatmap's row order. */
+      int64_t *ord = OVQ_MALLOC(sizeof(int64_t) * (size_t)N);
+      for (int64_t i = 0; i < N; i++) ord[i] = i;
+      for (int64_t i = 1; i < N; i++) /* insertion sort: stable, N of a cohort */
+        for (int64_t j = i; j > 0; j--) {
+          int64_t x = ord[j - 1], y = ord[j];
+          int c = (call[x] > call[y]) - (call[x] < call[y]);
+          if (!c && lab && lab->n == N) c = strcmp(ovq_strings_at(lab, x), ovq_strings_at(lab, y));
+          if (c <= 0) break;
+          ord[j - 1] = y;
+          ord[j] = x;
+        }
+      for (int64_t q = 0; q < N; q++) {
+        int64_t i = ord[q];
+        const char *l = lab && lab->n == N && ovq_strings_at(lab, i)[0] ? ovq_strings_at(lab, i) : "NA";
+        fprintf(tm.f, "%s\t%s\t%d\t%s\t%s\t%s\n", ovq_strings_at(ids, i), method, call[i], l,
+                num(b1, sall[i * 2]), num(b2, sall[i * 2 + 1]));
+        for (int64_t f = 0; f < D; f++)
+          fprintf(th.f, "%s\t%s\t%d\t%s\tz%lld\t%s\n", ovq_strings_at(ids, i), method, call[i], l,
+                  (long long)f, num(b1, zall[i * D + f]));
+      }
+      free(ord);
+    }
+    Table *all[5] = {&tc, &tg, &th, &tm, &tv};
+    for (int q = 0; q < 5; q++)
+      if (all[q]->f && !table_close(all[q])) ok = 0;
+    if (!ok) ovq_error("%s_latent_*.tsv / %s_pca.tsv: could not be written", stem, stem);
+  }
+  if (st == OVQ_OK) st = ovq_status_agree(comm, ok ? OVQ_OK : OVQ_ERR);
+  if (st == OVQ_OK)
+    ovq_log(OVQ_LOG_INFO, "latent features of %s (%s): %lld x %lld; PCA explains %.1f %% + %.1f %%",
+            path, model, (long long)N, (long long)D, 100 * pca.explained_variance_ratio[0],
+            100 * pca.explained_variance_ratio[1]);
+  ovq_pca_destroy(&pca);
+  free(zall);
+  free(sall);
+  free(call);
+  free(sc);
+  free(pr);
+  free(sr);
+  free(grp);
+  free(z);
+  return st;
+}
+
 int cmd_eval(int argc, char **argv, MPI_Comm comm) {
-  const char *input = NULL, *out = NULL, *methods_opt = NULL, *cohort = NULL, *gmt = NULL;
+  const char *input = NULL, *out = NULL, *methods_opt = NULL, *cohort = NULL, *gmt = NULL,
+             *latent = NULL, *groups_opt = NULL;
   const CliOption opts[] = {{"--input", NULL, &input, NULL},
                             {"--out", NULL, &out, NULL},
                             {"--methods", NULL, &methods_opt, NULL},
                             {"--cohort", NULL, &cohort, NULL},
-                            {"--gmt", NULL, &gmt, NULL}};
+                            {"--gmt", NULL, &gmt, NULL},
+                            {"--latent", NULL, &latent, NULL},
+                            {"--groups", NULL, &groups_opt, NULL}};
   static const char *const required[] = {"--input", "--out", NULL};
   int rc = cli_parse("eval", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), NULL, help,
                      required);
@@ -395,6 +547,24 @@ int cmd_eval(int argc, char **argv, MPI_Comm comm) {
     }
     free(cl);
     st = ovq_status_agree(comm, st);
+  }
+  if (st == OVQ_OK && latent) {
+    char first[sizeof cfg.cluster.methods];
+    snprintf(first, sizeof first, "%s", methods_opt ? methods_opt : cfg.cluster.methods);
+    first[strcspn(first, ", ")] = 0;
+    char name[sizeof first + 32];
+    snprintf(name, sizeof name, "/clusters/%s/labels", first);
+    int32_t *cl = NULL;
+    int64_t nt, nc, rs, nl;
+    int groups = groups_opt ? atoi(groups_opt) : 3;
+    if (groups < 1) groups = 1;
+    st = ovq_status_agree(comm, ovq_results_read_block(&in, name, H5T_NATIVE_INT32, (void **)&cl,
+                                                       &nt, &nc, &rs, &nl));
+    if (st == OVQ_OK)
+      st = ovq_status_agree(comm, latent_analysis(latent, cfg.model.type, &ids,
+                                                  has_label ? &lab : NULL, first, cl, groups,
+                                                  stem, comm));
+    free(cl);
   }
   ovq_results_close(&in);
   if (rank == 0) {

@@ -46,6 +46,15 @@ done
 grep -qi "nan" d2_de.tsv d2_enrichment.tsv && bad "NaN in the DE / enrichment tables" || ok "no NaN in DE / enrichment"
 expect_ok 2 synth --cancers GBM --scale 0.1 --genes 300 --mirnas 30 --out other.h5
 expect_fail 2 "its samples are not those of" eval --input a2.h5 --cohort other.h5 --out d3.h5
+# Latent features: correlations, groups, heatmap matrix, PCA map; identical at 1 and 2 ranks.
+expect_ok 1 eval --input a1.h5 --methods kmeans --latent m.h5 --out l1.h5
+expect_ok 2 eval --input a2.h5 --methods kmeans --latent m.h5 --out l2.h5
+for t in latent_corr latent_groups latent_heatmap pca pca_variance; do
+  [ -s l2_$t.tsv ] && cmp -s l1_$t.tsv l2_$t.tsv && ok "eval $t identical at 1 and 2 ranks" \
+    || bad "eval $t missing or different between 1 and 2 ranks"
+done
+[ "$(cut -f2 l2_latent_groups.tsv | tail -n +2 | sort -u | wc -l)" = 3 ] && ok "3 latent feature groups" \
+  || bad "not 3 latent feature groups"
 expect_fail 2 "--gmt needs --cohort" eval --input a2.h5 --gmt s.gmt --out d3.h5
 expect_fail 2 "/clusters/bogus/labels is missing" eval --input a2.h5 --methods bogus --out e3.h5
 [ -e e3.h5 ] || [ -e e3_agreement.tsv ] && bad "eval left output after an error" || ok "no eval output after an error"
