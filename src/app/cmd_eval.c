@@ -19,6 +19,7 @@
 #include "ovq/partition.h"
 #include "ovq/results.h"
 #include "ovq/survival.h"
+#include "ovq/tsne.h"
 
 static void help(void) {
   printf("usage: oncovq eval --input CLUSTERS.h5 --out EVAL.h5 [--methods LIST]\n"
@@ -43,8 +44,8 @@ static void help(void) {
          "  --latent FILE   results file of 'oncovq train' / 'oncovq embed' (model.type of the\n"
          "                  input's config): latent-feature correlations (EVAL_latent_corr.tsv),\n"
          "                  feature groups (EVAL_latent_groups.tsv), the heatmap matrix ordered by\n"
-         "                  the first method's clusters and labels (EVAL_latent_heatmap.tsv) and a\n"
-         "                  PCA map (EVAL_pca.tsv)\n"
+         "                  the first method's clusters and labels (EVAL_latent_heatmap.tsv), and\n"
+         "                  PCA and t-SNE maps (perplexity 50: EVAL_maps.tsv, EVAL_pca_variance.tsv)\n"
          "  --groups G      latent feature groups (default 3)\n"
          "  --out FILE      results file; the tables take its name without .h5\n");
 }
@@ -164,14 +165,27 @@ static OvqStatus latent_analysis(const char *path, const char *model, const OvqS
   memset(&pca, 0, sizeof pca);
   double *sc = OVQ_MALLOC(sizeof(double) * (size_t)(nl * 2 + 1));
   if (st == OVQ_OK) st = ovq_pca_fit(z, nl, D, 2, comm, &pca, sc);
+  /* t-SNE map: perplexity 50 as the paper (at most (N - 1) / 3 for small cohorts). */
+  double *ts = OVQ_MALLOC(sizeof(double) * (size_t)(nl * 2 + 1));
+  double trust = NAN;
+  if (st == OVQ_OK) {
+    OvqTsneParams tp = ovq_tsne_default_params();
+    tp.perplexity = 50.0 < (double)(N - 1) / 3.0 ? 50.0 : (double)(N - 1) / 3.0;
+    st = ovq_tsne_fit(&tp, z, nl, D, comm, ts);
+    if (st == OVQ_OK && N <= 5000 && ovq_trustworthiness(z, D, ts, 2, nl, 5, comm, &trust) != OVQ_OK) {
+      ovq_error_clear();
+      trust = NAN;
+    }
+  }
   /* Gather latents, scores and clusters on rank 0 (N x D floats: small for latents). */
   float *zall = rank == 0 ? OVQ_MALLOC(sizeof(float) * (size_t)(N * D + 1)) : NULL;
   double *sall = rank == 0 ? OVQ_MALLOC(sizeof(double) * (size_t)(N * 2 + 1)) : NULL;
+  double *tall = rank == 0 ? OVQ_MALLOC(sizeof(double) * (size_t)(N * 2 + 1)) : NULL;
   int32_t *call = rank == 0 ? OVQ_MALLOC(sizeof(int32_t) * (size_t)(N + 1)) : NULL;
   if (st == OVQ_OK) {
     int *cnt = OVQ_MALLOC(sizeof(int) * (size_t)size), *dsp = OVQ_MALLOC(sizeof(int) * (size_t)size);
-    for (int mult = 0; mult < 3; mult++) {
-      int64_t w = mult == 0 ? D : mult == 1 ? 2 : 1;
+    for (int mult = 0; mult < 4; mult++) {
+      int64_t w = mult == 0 ? D : mult == 1 || mult == 3 ? 2 : 1;
       for (int q = 0; q < size; q++) {
         OvqRange b = ovq_partition_block(N, size, q);
         cnt[q] = OVQ_INT(b.count * w, "gather");
@@ -181,8 +195,10 @@ static OvqStatus latent_analysis(const char *path, const char *model, const OvqS
         OVQ_MPI_CHECK(MPI_Gatherv(z, OVQ_INT(nl * D, "gather"), MPI_FLOAT, zall, cnt, dsp, MPI_FLOAT, 0, comm));
       else if (mult == 1)
         OVQ_MPI_CHECK(MPI_Gatherv(sc, OVQ_INT(nl * 2, "gather"), MPI_DOUBLE, sall, cnt, dsp, MPI_DOUBLE, 0, comm));
-      else
+      else if (mult == 2)
         OVQ_MPI_CHECK(MPI_Gatherv(cl, OVQ_INT(nl, "gather"), MPI_INT32_T, call, cnt, dsp, MPI_INT32_T, 0, comm));
+      else
+        OVQ_MPI_CHECK(MPI_Gatherv(ts, OVQ_INT(nl * 2, "gather"), MPI_DOUBLE, tall, cnt, dsp, MPI_DOUBLE, 0, comm));
     }
     free(cnt);
     free(dsp);
@@ -194,7 +210,7 @@ static OvqStatus latent_analysis(const char *path, const char *model, const OvqS
     ok = table_open(&tc, stem, "latent_corr", "feature_a\tfeature_b\tpearson\tspearman") &&
          table_open(&tg, stem, "latent_groups", "feature\tgroup") &&
          table_open(&th, stem, "latent_heatmap", "sample\tmethod\tcluster\tlabel\tfeature\tvalue") &&
-         table_open(&tm, stem, "pca", "sample\tmethod\tcluster\tlabel\tpc1\tpc2") &&
+         table_open(&tm, stem, "maps", "sample\tmethod\tcluster\tlabel\tpc1\tpc2\ttsne1\ttsne2") &&
          table_open(&tv, stem, "pca_variance", "component\texplained_variance\tratio");
     if (ok) {
       for (int64_t a = 0; a < D; a++)
@@ -220,8 +236,10 @@ static OvqStatus latent_analysis(const char *path, const char *model, const OvqS
       for (int64_t q = 0; q < N; q++) {
         int64_t i = ord[q];
         const char *l = lab && lab->n == N && ovq_strings_at(lab, i)[0] ? ovq_strings_at(lab, i) : "NA";
-        fprintf(tm.f, "%s\t%s\t%d\t%s\t%s\t%s\n", ovq_strings_at(ids, i), method, call[i], l,
-                num(b1, sall[i * 2]), num(b2, sall[i * 2 + 1]));
+        char b3[32], b4[32];
+        fprintf(tm.f, "%s\t%s\t%d\t%s\t%s\t%s\t%s\t%s\n", ovq_strings_at(ids, i), method, call[i], l,
+                num(b1, sall[i * 2]), num(b2, sall[i * 2 + 1]), num(b3, tall[i * 2]),
+                num(b4, tall[i * 2 + 1]));
         for (int64_t f = 0; f < D; f++)
           fprintf(th.f, "%s\t%s\t%d\t%s\tz%lld\t%s\n", ovq_strings_at(ids, i), method, call[i], l,
                   (long long)f, num(b1, zall[i * D + f]));
@@ -231,16 +249,18 @@ static OvqStatus latent_analysis(const char *path, const char *model, const OvqS
     Table *all[5] = {&tc, &tg, &th, &tm, &tv};
     for (int q = 0; q < 5; q++)
       if (all[q]->f && !table_close(all[q])) ok = 0;
-    if (!ok) ovq_error("%s_latent_*.tsv / %s_pca.tsv: could not be written", stem, stem);
+    if (!ok) ovq_error("%s_latent_*.tsv / %s_maps.tsv: could not be written", stem, stem);
   }
   if (st == OVQ_OK) st = ovq_status_agree(comm, ok ? OVQ_OK : OVQ_ERR);
   if (st == OVQ_OK)
-    ovq_log(OVQ_LOG_INFO, "latent features of %s (%s): %lld x %lld; PCA explains %.1f %% + %.1f %%",
-            path, model, (long long)N, (long long)D, 100 * pca.explained_variance_ratio[0],
-            100 * pca.explained_variance_ratio[1]);
+    ovq_log(OVQ_LOG_INFO, "latent features of %s (%s): %lld x %lld; PCA explains %.1f %% + %.1f %%; "
+            "t-SNE trustworthiness (5 neighbours) %.4f", path, model, (long long)N, (long long)D,
+            100 * pca.explained_variance_ratio[0], 100 * pca.explained_variance_ratio[1], trust);
   ovq_pca_destroy(&pca);
   free(zall);
   free(sall);
+  free(tall);
+  free(ts);
   free(call);
   free(sc);
   free(pr);

@@ -49,7 +49,7 @@ expect_fail 2 "its samples are not those of" eval --input a2.h5 --cohort other.h
 # Latent features: correlations, groups, heatmap matrix, PCA map; identical at 1 and 2 ranks.
 expect_ok 1 eval --input a1.h5 --methods kmeans --latent m.h5 --out l1.h5
 expect_ok 2 eval --input a2.h5 --methods kmeans --latent m.h5 --out l2.h5
-for t in latent_corr latent_groups latent_heatmap pca pca_variance; do
+for t in latent_corr latent_groups latent_heatmap maps pca_variance; do
   [ -s l2_$t.tsv ] && cmp -s l1_$t.tsv l2_$t.tsv && ok "eval $t identical at 1 and 2 ranks" \
     || bad "eval $t missing or different between 1 and 2 ranks"
 done
