@@ -2,7 +2,9 @@
  * k and the [cluster] settings -> labels and the method's diagnostics, plus the choice of k over a
  * range with every criterion reported side by side.
  *
- * Layout: rank r holds rows ovq_partition_block(N, size, r) of every view. Multi-view methods
+ * Layout: every rank holds a contiguous block of rows of every view, blocks in rank order
+ * (ovq_partition_block for a whole cohort; the subsamples of consensus clustering give blocks of
+ * uneven sizes, which every method accepts). Multi-view methods
  * (SNF, iClusterBayes) take the views as given (raw data: mRNA and miRNA); the others cluster the
  * concatenation of the views. Every method is seeded through the counter RNG from
  * cluster.seed: the same seed gives the same labels at any rank count. */
