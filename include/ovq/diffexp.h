@@ -34,6 +34,7 @@
 
 #include "ovq/error.h"
 #include "ovq/matrix.h"
+#include "ovq/padjust.h" /* ovq_bh_adjust */
 
 typedef struct OvqDiffexp {
   int k;              /* clusters: 1 + the largest label */
@@ -57,10 +58,6 @@ OvqStatus ovq_diffexp_compute(const OvqMatrix *x, const int32_t *labels, MPI_Com
 
 /* Local. Frees the table and zeroes *d; NULL-safe and idempotent. */
 void ovq_diffexp_free(OvqDiffexp *d);
-
-/* Local. Benjamini-Hochberg adjusted p-values of p (in: [n]) into q (out: [n]; may be p itself),
- * as R's p.adjust(p, "BH"): q_(i) = min_{j >= i} min(1, p_(j) n / j) over the sorted p. */
-void ovq_bh_adjust(const double *p, int64_t n, double *q);
 
 /* Local. Writes the table as TSV, one row per (cluster, feature) in cluster then feature order:
  * cluster, feature, n_in, n_out, mean_in, mean_out, log2fc, t, t_p, t_q, u, u_p, u_q.

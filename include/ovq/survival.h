@@ -112,10 +112,6 @@ typedef struct OvqPairwise {
 void ovq_survival_pairwise(const OvqSurvData *d, OvqPairwise *out);
 void ovq_survival_pairwise_free(OvqPairwise *pw);
 
-/* Local. Benjamini-Hochberg adjusted p-values as R's p.adjust(p, "BH"): p (in: [n]) -> out
- * (out: [n], may alias p). */
-void ovq_survival_p_adjust_bh(const double *p, int n, double *out);
-
 /* Cox proportional hazards with the group as a factor: one coefficient per present group after
  * the first (the reference), Efron's approximation for ties, fitted as coxph: Newton-Raphson
  * from 0 with step halving, converged when |1 - loglik_old / loglik_new| <= 1e-9, at most 20

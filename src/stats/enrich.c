@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "ovq/diffexp.h" /* ovq_bh_adjust */
+#include "ovq/padjust.h"
 #include "ovq/tsv.h"
 
 /* ---- GMT ----------------------------------------------------------------------------------- */

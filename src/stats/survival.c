@@ -10,6 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ovq/padjust.h"
+
 /* ---- gathering ------------------------------------------------------------------------------ */
 
 OvqStatus ovq_survival_gather(const double *time, const int8_t *event, const int32_t *group,
@@ -348,33 +350,6 @@ void ovq_survival_logrank(const OvqSurvData *d, OvqLogrank *out) {
   free(use);
 }
 
-void ovq_survival_p_adjust_bh(const double *p, int n, double *out) {
-  if (n <= 0) return;
-  /* R: i <- n:1; o <- order(p, decreasing = TRUE); pmin(1, cummin(n / i * p[o]))[order(o)].
-   * Ties get the same value whatever their order, so a plain sort suffices. */
-  int *o = OVQ_MALLOC(sizeof(int) * (size_t)n);
-  double *val = OVQ_MALLOC(sizeof(double) * (size_t)n);
-  for (int i = 0; i < n; i++)
-    o[i] = i;
-  for (int i = 1; i < n; i++) { /* insertion sort by p decreasing: n is a few dozen pairs */
-    int x = o[i], j = i - 1;
-    while (j >= 0 && p[o[j]] < p[x]) {
-      o[j + 1] = o[j];
-      j--;
-    }
-    o[j + 1] = x;
-  }
-  double run = INFINITY;
-  for (int r = 0; r < n; r++) {
-    double v = (double)n / (double)(n - r) * p[o[r]];
-    if (v < run) run = v;
-    val[o[r]] = run < 1.0 ? run : 1.0;
-  }
-  memcpy(out, val, sizeof(double) * (size_t)n);
-  free(val);
-  free(o);
-}
-
 void ovq_survival_pairwise(const OvqSurvData *d, OvqPairwise *out) {
   memset(out, 0, sizeof *out);
   int present = 0;
@@ -401,7 +376,7 @@ void ovq_survival_pairwise(const OvqSurvData *d, OvqPairwise *out) {
       p[k] = out->test[k].p;
       k++;
     }
-  ovq_survival_p_adjust_bh(p, np, out->p_adjusted);
+  ovq_bh_adjust(p, np, out->p_adjusted);
   free(idx);
   free(use);
   free(p);
