@@ -19,53 +19,8 @@
 #include <sys/stat.h>
 
 #include "ovq/partition.h"
+#include "ovq/strmap.h"
 #include "ovq/tsv.h"
-
-/* ---- A string -> index map (open addressing) ---------------------------------------------- */
-typedef struct StrMap {
-  int64_t cap, n;
-  const char **key; /* borrowed */
-  int64_t *val;
-} StrMap;
-
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
-static void map_init(StrMap *m, int64_t n) {
-  m->cap = 16;
-  while (m->cap < 2 * n + 16) m->cap *= 2;
-  m->n = 0;
-  m->key = OVQ_CALLOC((size_t)m->cap, sizeof(char *));
-  m->val = OVQ_MALLOC(sizeof(int64_t) * (size_t)m->cap);
-}
-
-static void map_free(StrMap *m) {
-  free(m->key);
-  free(m->val);
-  memset(m, 0, sizeof *m);
-}
-
-/* The value of key, or -1. */
-static int64_t map_get(const StrMap *m, const char *key) {
-  for (int64_t h = (int64_t)(hash_str(key) & (uint64_t)(m->cap - 1)); m->key[h];
-       h = (h + 1) & (m->cap - 1))
-    if (!strcmp(m->key[h], key)) return m->val[h];
-  return -1;
-}
-
-/* Inserts key -> val unless present; returns the value now stored. */
-static int64_t map_put(StrMap *m, const char *key, int64_t val) {
-  int64_t h = (int64_t)(hash_str(key) & (uint64_t)(m->cap - 1));
-  for (; m->key[h]; h = (h + 1) & (m->cap - 1))
-    if (!strcmp(m->key[h], key)) return m->val[h];
-  m->key[h] = key;
-  m->val[h] = val;
-  m->n++;
-  return val;
-}
 
 /* ---- Sample keys -------------------------------------------------------------------------- */
 int ovq_sample_key(const char *id, char *key, size_t key_size) {
@@ -434,8 +389,8 @@ static OvqStatus source_keys(Source *s, const unsigned char types[100], char ***
   s->feature_ids = s->samples_on_rows ? s->col_ids : s->row_ids;
   s->n_features_file = s->samples_on_rows ? s->n_cols : s->n_rows_total;
   if (s->n_samples_file == 0) return ovq_error("%s: no samples", s->path);
-  StrMap seen;
-  map_init(&seen, s->n_samples_file);
+  OvqStrMap seen;
+  ovq_strmap_init(&seen, s->n_samples_file);
   char **keys = OVQ_CALLOC((size_t)s->n_samples_file, sizeof(char *));
   OvqStatus st = OVQ_OK;
   *n_type_dropped = 0;
@@ -445,7 +400,7 @@ static OvqStatus source_keys(Source *s, const unsigned char types[100], char ***
       st = ovq_error("%s: sample %lld has an empty id", s->path, (long long)i + 1);
       break;
     }
-    int64_t prev = map_put(&seen, id, i);
+    int64_t prev = ovq_strmap_put(&seen, id, i);
     if (prev != i) {
       st = ovq_error("%s: sample id '%s' appears twice (%s %lld and %lld)", s->path, id,
                      s->samples_on_rows ? "rows" : "columns", (long long)prev + 1,
@@ -460,7 +415,7 @@ static OvqStatus source_keys(Source *s, const unsigned char types[100], char ***
     }
     keys[i] = OVQ_STRDUP(key);
   }
-  map_free(&seen);
+  ovq_strmap_free(&seen);
   *keys_out = keys;
   return st;
 }
@@ -473,14 +428,14 @@ static void free_keys(char **k, int64_t n) {
 
 /* Unique feature ids of a source (first occurrence order) and the map file feature -> unique. */
 static void source_features(Source *s) {
-  StrMap m;
-  map_init(&m, s->n_features_file);
+  OvqStrMap m;
+  ovq_strmap_init(&m, s->n_features_file);
   s->fmap = OVQ_MALLOC(sizeof(int64_t) * (size_t)(s->n_features_file + 1));
   s->features = OVQ_MALLOC(sizeof(char *) * (size_t)(s->n_features_file + 1));
   int64_t n_dup = 0;
   char ex[256] = "";
   for (int64_t j = 0; j < s->n_features_file; j++) {
-    int64_t u = map_put(&m, s->feature_ids[j], s->n_features);
+    int64_t u = ovq_strmap_put(&m, s->feature_ids[j], s->n_features);
     if (u == s->n_features) {
       s->features[s->n_features++] = s->feature_ids[j];
     } else {
@@ -491,7 +446,7 @@ static void source_features(Source *s) {
     }
     s->fmap[j] = u;
   }
-  map_free(&m);
+  ovq_strmap_free(&m);
   if (n_dup)
     ovq_log(OVQ_LOG_WARN, "%s: %lld duplicate feature ids (%s%s) merged by their mean", s->path,
             (long long)n_dup, ex, n_dup > 3 ? ", ..." : "");
@@ -800,7 +755,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
   char **keys[2] = {NULL, NULL};
   int64_t c_sample = -1, c_label = -1, c_time = -1, c_event = -1, c_cancer = -1, l_sample = -1,
           l_label = -1;
-  StrMap clin_map, lab_map;
+  OvqStrMap clin_map, lab_map;
   memset(&clin_map, 0, sizeof clin_map);
   memset(&lab_map, 0, sizeof lab_map);
   char **clin_keys = NULL, **lab_keys = NULL;
@@ -828,7 +783,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
               im->clinical, im->os_time_column, im->os_event_column);
   }
   if (st == OVQ_OK) {
-    map_init(&clin_map, clin.n_rows);
+    ovq_strmap_init(&clin_map, clin.n_rows);
     clin_keys = OVQ_CALLOC((size_t)clin.n_rows + 1, sizeof(char *));
     for (int64_t i = 0; i < clin.n_rows && st == OVQ_OK; i++) {
       char key[64];
@@ -840,7 +795,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
       }
       if (type >= 0 && !types[type]) continue;
       clin_keys[i] = OVQ_STRDUP(key);
-      int64_t prev = map_put(&clin_map, clin_keys[i], i);
+      int64_t prev = ovq_strmap_put(&clin_map, clin_keys[i], i);
       if (prev != i)
         st = ovq_error("%s:%lld: sample '%s' is already on line %lld", im->clinical,
                        (long long)clin.line[i], id, (long long)clin.line[prev]);
@@ -854,14 +809,14 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
                      "and '%s' (import.label_column)", im->labels, im->labels_sample_column,
                      im->label_column);
     if (st == OVQ_OK) {
-      map_init(&lab_map, lab.n_rows);
+      ovq_strmap_init(&lab_map, lab.n_rows);
       lab_keys = OVQ_CALLOC((size_t)lab.n_rows + 1, sizeof(char *));
       for (int64_t i = 0; i < lab.n_rows && st == OVQ_OK; i++) {
         char key[64];
         int type = ovq_sample_key(ovq_table_cell(&lab, i, l_sample), key, sizeof key);
         if (type >= 0 && !types[type]) continue;
         lab_keys[i] = OVQ_STRDUP(key);
-        int64_t prev = map_put(&lab_map, lab_keys[i], i);
+        int64_t prev = ovq_strmap_put(&lab_map, lab_keys[i], i);
         if (prev != i)
           st = ovq_error("%s:%lld: sample '%s' is already on line %lld", im->labels,
                          (long long)lab.line[i], ovq_table_cell(&lab, i, l_sample),
@@ -873,7 +828,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
    * source and in the clinical table. */
   int64_t n_type_dropped[2] = {0, 0};
   for (int k = 0; k < n_src && st == OVQ_OK; k++) st = source_keys(&src[k], types, &keys[k], &n_type_dropped[k]);
-  StrMap kept_map, mirna_keys;
+  OvqStrMap kept_map, mirna_keys;
   memset(&kept_map, 0, sizeof kept_map);
   memset(&mirna_keys, 0, sizeof mirna_keys);
   char **kept = NULL;
@@ -883,11 +838,11 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
       ovq_log(OVQ_LOG_INFO, "%s: %lld samples of other sample types than %s skipped",
               src[0].path, (long long)n_type_dropped[0], im->sample_types);
     if (n_src == 2) {
-      map_init(&mirna_keys, src[1].n_samples_file);
+      ovq_strmap_init(&mirna_keys, src[1].n_samples_file);
       for (int64_t i = 0; i < src[1].n_samples_file; i++)
-        if (keys[1][i]) map_put(&mirna_keys, keys[1][i], i);
+        if (keys[1][i]) ovq_strmap_put(&mirna_keys, keys[1][i], i);
     }
-    map_init(&kept_map, src[0].n_samples_file);
+    ovq_strmap_init(&kept_map, src[0].n_samples_file);
     kept = OVQ_MALLOC(sizeof(char *) * (size_t)(src[0].n_samples_file + 1));
     char **no_mirna = OVQ_MALLOC(sizeof(char *) * (size_t)(src[0].n_samples_file + 1)),
          **no_clin = OVQ_MALLOC(sizeof(char *) * (size_t)(src[0].n_samples_file + 1));
@@ -895,19 +850,19 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     for (int64_t i = 0; i < src[0].n_samples_file; i++) {
       const char *key = keys[0][i];
       if (!key) continue;
-      if (map_get(&kept_map, key) >= 0) {
+      if (ovq_strmap_get(&kept_map, key) >= 0) {
         n_aliquots++;
         continue;
       }
-      if (n_src == 2 && map_get(&mirna_keys, key) < 0) {
+      if (n_src == 2 && ovq_strmap_get(&mirna_keys, key) < 0) {
         no_mirna[n_no_mirna++] = (char *)key;
         continue;
       }
-      if (map_get(&clin_map, key) < 0) {
+      if (ovq_strmap_get(&clin_map, key) < 0) {
         no_clin[n_no_clin++] = (char *)key;
         continue;
       }
-      map_put(&kept_map, key, N);
+      ovq_strmap_put(&kept_map, key, N);
       kept[N++] = (char *)key;
     }
     if (n_aliquots)
@@ -917,20 +872,20 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     log_list("samples dropped: not in the clinical table", no_clin, n_no_clin);
     if (n_src == 2) {
       int64_t n_only = 0;
-      StrMap m0;
-      map_init(&m0, src[0].n_samples_file);
+      OvqStrMap m0;
+      ovq_strmap_init(&m0, src[0].n_samples_file);
       for (int64_t i = 0; i < src[0].n_samples_file; i++)
-        if (keys[0][i]) map_put(&m0, keys[0][i], i);
+        if (keys[0][i]) ovq_strmap_put(&m0, keys[0][i], i);
       char **only = OVQ_MALLOC(sizeof(char *) * (size_t)(src[1].n_samples_file + 1));
       for (int64_t i = 0; i < src[1].n_samples_file; i++)
-        if (keys[1][i] && map_get(&m0, keys[1][i]) < 0) {
+        if (keys[1][i] && ovq_strmap_get(&m0, keys[1][i]) < 0) {
           int dup = 0;
           for (int64_t q = 0; q < n_only && !dup; q++) dup = !strcmp(only[q], keys[1][i]);
           if (!dup && n_only < 100000) only[n_only++] = keys[1][i];
         }
       log_list("samples dropped: miRNA data but no mRNA data", only, n_only);
       free(only);
-      map_free(&m0);
+      ovq_strmap_free(&m0);
     }
     free(no_mirna);
     free(no_clin);
@@ -947,7 +902,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     Source *s = &src[k];
     s->smap = OVQ_MALLOC(sizeof(int64_t) * (size_t)(s->n_samples_file + 1));
     for (int64_t i = 0; i < s->n_samples_file; i++)
-      s->smap[i] = keys[k][i] ? map_get(&kept_map, keys[k][i]) : -1;
+      s->smap[i] = keys[k][i] ? ovq_strmap_get(&kept_map, keys[k][i]) : -1;
     source_features(s);
     x[k] = assemble(s, N, comm, me.count);
     free(s->x); /* the parsed block is no longer needed */
@@ -964,11 +919,11 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     /* String width: the longest kept id, cancer type and label (same on every rank: the
      * clinical table is replicated). */
     for (int64_t s = 0; s < N; s++) {
-      int64_t ci = map_get(&clin_map, kept[s]);
+      int64_t ci = ovq_strmap_get(&clin_map, kept[s]);
       const char *strs[3] = {kept[s], c_cancer >= 0 ? ovq_table_cell(&clin, ci, c_cancer) : im->cancer,
                              c_label >= 0 ? ovq_table_cell(&clin, ci, c_label) : ""};
       if (lab_keys) {
-        int64_t li = map_get(&lab_map, kept[s]);
+        int64_t li = ovq_strmap_get(&lab_map, kept[s]);
         strs[2] = li >= 0 ? ovq_table_cell(&lab, li, l_label) : "";
       }
       for (int q = 0; q < 3; q++)
@@ -985,7 +940,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     }
     int64_t n_labeled = 0, n_events = 0;
     for (int64_t i = 0; i < me.count && st == OVQ_OK; i++) {
-      int64_t s = me.start + i, ci = map_get(&clin_map, kept[s]);
+      int64_t s = me.start + i, ci = ovq_strmap_get(&clin_map, kept[s]);
       ovq_strings_set(&out->sample_id, i, kept[s]);
       const char *cancer = c_cancer >= 0 ? ovq_table_cell(&clin, ci, c_cancer) : im->cancer;
       if (is_missing_label(cancer)) {
@@ -996,7 +951,7 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
       ovq_strings_set(&out->cancer, i, cancer);
       const char *label = "";
       if (lab_keys) {
-        int64_t li = map_get(&lab_map, kept[s]);
+        int64_t li = ovq_strmap_get(&lab_map, kept[s]);
         if (li >= 0) label = ovq_table_cell(&lab, li, l_label);
       } else if (c_label >= 0) {
         label = ovq_table_cell(&clin, ci, c_label);
@@ -1030,10 +985,10 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
   free(x[0]);
   free(x[1]);
   free(kept);
-  map_free(&kept_map);
-  map_free(&mirna_keys);
-  map_free(&clin_map);
-  map_free(&lab_map);
+  ovq_strmap_free(&kept_map);
+  ovq_strmap_free(&mirna_keys);
+  ovq_strmap_free(&clin_map);
+  ovq_strmap_free(&lab_map);
   free_keys(clin_keys, clin.n_rows);
   free_keys(lab_keys, lab.n_rows);
   for (int k = 0; k < 2; k++) {

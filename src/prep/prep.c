@@ -7,6 +7,7 @@
 
 #include "ovq/fixedsum.h"
 #include "ovq/partition.h"
+#include "ovq/strmap.h"
 
 void ovq_prep_options_from_config(const OvqConfig *cfg, OvqPrepOptions *o) {
   memset(o, 0, sizeof *o);
@@ -301,44 +302,22 @@ OvqStatus ovq_prep_fit(const OvqCohort *c, const OvqPrepOptions *o, MPI_Comm com
   return ovq_status_agree(comm, st);
 }
 
-/* FNV-1a hash of a string, for the id lookup of ovq_prep_apply. */
-static uint64_t hash_str(const char *s) {
-  uint64_t h = 1469598103934665603ull;
-  for (; *s; s++) h = (h ^ (unsigned char)*s) * 1099511628211ull;
-  return h;
-}
-
 OvqStatus ovq_prep_apply(const OvqCohort *c, const OvqPrepTransform *t, const OvqPrepOptions *o,
                          MPI_Comm comm, OvqMatrix *out) {
   memset(out, 0, sizeof *out);
   const int64_t F = t->n_features;
-  /* Where each transform feature is in the cohort: open-addressing table over the cohort's ids. */
+  /* Where each transform feature is in the cohort: one id map per omic. */
   const int64_t G = c->n_mrna, M = c->n_mirna;
-  int64_t cap = 16;
-  while (cap < 2 * (G + M) + 16) cap *= 2;
-  int64_t *slot = OVQ_MALLOC(sizeof(int64_t) * (size_t)cap);
-  for (int64_t i = 0; i < cap; i++) slot[i] = -1;
-  for (int64_t j = 0; j < G + M; j++) {
-    const char *id = j < G ? ovq_strings_at(&c->mrna_ids, j) : ovq_strings_at(&c->mirna_ids, j - G);
-    int64_t h = (int64_t)(hash_str(id) & (uint64_t)(cap - 1));
-    while (slot[h] >= 0) h = (h + 1) & (cap - 1);
-    slot[h] = j;
-  }
+  OvqStrMap ids[2];
+  ovq_strmap_init(&ids[0], G);
+  ovq_strmap_init(&ids[1], M);
+  for (int64_t j = 0; j < G; j++) ovq_strmap_put(&ids[0], ovq_strings_at(&c->mrna_ids, j), j);
+  for (int64_t j = 0; j < M; j++) ovq_strmap_put(&ids[1], ovq_strings_at(&c->mirna_ids, j), G + j);
   int64_t *src = OVQ_MALLOC(sizeof(int64_t) * (size_t)(F + 1)), n_absent = 0;
   char absent[512] = "";
   for (int64_t f = 0; f < F; f++) {
     const char *id = ovq_strings_at(&t->ids, f);
-    int want_mrna = f < t->n_mrna;
-    src[f] = -1;
-    for (int64_t h = (int64_t)(hash_str(id) & (uint64_t)(cap - 1)); slot[h] >= 0;
-         h = (h + 1) & (cap - 1)) {
-      int64_t j = slot[h];
-      const char *cid = j < G ? ovq_strings_at(&c->mrna_ids, j) : ovq_strings_at(&c->mirna_ids, j - G);
-      if ((j < G) == want_mrna && !strcmp(cid, id)) {
-        src[f] = j;
-        break;
-      }
-    }
+    src[f] = ovq_strmap_get(&ids[f < t->n_mrna ? 0 : 1], id);
     if (src[f] < 0) {
       if (n_absent < 5)
         snprintf(absent + strlen(absent), sizeof absent - strlen(absent), "%s%s",
@@ -346,7 +325,8 @@ OvqStatus ovq_prep_apply(const OvqCohort *c, const OvqPrepTransform *t, const Ov
       n_absent++;
     }
   }
-  free(slot);
+  ovq_strmap_free(&ids[0]);
+  ovq_strmap_free(&ids[1]);
   if (n_absent) {
     free(src);
     return ovq_error("%lld of the %lld features of the model are not in the cohort (%s%s)",
