@@ -118,6 +118,32 @@ typedef struct OvqConfig {
     int reproducible;
     int64_t repro_workers;
   } train;
+  struct {
+    char methods[128];      /* whose labels are judged; "" = every method in the clusters file */
+    char gmt[OVQ_PATH_MAX]; /* gene sets for over-representation ("" = none) */
+    double de_fdr, de_lfc;  /* a cluster's up-regulated genes: BH q below, log2 FC above */
+    int64_t groups;         /* latent feature groups */
+    int tsne;               /* t-SNE maps next to PCA */
+    double perplexity;
+    double network_r;       /* miRNA-gene network: Pearson r at most -network_r */
+    char interactions[OVQ_PATH_MAX]; /* optional miRNA-target pairs restricting the network */
+  } eval;
+  struct {
+    char models[64];     /* models trained by oncovq run: vqvae,ae,vae */
+    char features[64];   /* feature sets clustered: raw,pca,ae,vae,vqvae */
+    int64_t pca_components; /* the "pca" feature set: leading components of the raw matrix */
+    char seeds[128];     /* clustering seeds, comma-separated */
+    char report[8];      /* auto | yes | no: figures and HTML page after the run */
+  } run;
+  struct {
+    char cancers[256];   /* cancer types swept; "" = every type in the cohort */
+    char models[64];     /* vqvae,ae,vae */
+    /* Hyperparameter grids: comma-separated values (hidden: ';'-separated width lists). */
+    char codebook_size[128], latent[128], beta[128], lr[128], epochs[128];
+    char hidden[256];
+    char seeds[128];     /* training seeds */
+    int64_t group_size;  /* ranks per task group */
+  } sweep;
 } OvqConfig;
 
 /* Local. Fills c with the built-in defaults. */
