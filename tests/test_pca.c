@@ -74,6 +74,24 @@ static void pca_case(const char *dir, const char *name) {
            name, n, d, c, dm, dev, dr, dc, ds);
   ovq_pca_destroy(&p);
   ovq_pca_destroy(&p); /* idempotent */
+  /* The randomized route (used above OVQ_PCA_MAX_FEATURES features) on the same data. */
+  CHECK(ovq_pca_fit_randomized(x + b.start * d, b.count, d, c, 7, 3, MPI_COMM_WORLD, &p, mine) ==
+        OVQ_OK);
+  double rv = 0, rc = 0, rs = 0;
+  for (int64_t t = 0; t < c; t++) rv = fmax(rv, fabs(p.explained_variance[t] - ev[t]) / ev[t]);
+  for (int64_t i = 0; i < c * d; i++) rc = fmax(rc, fabs(p.components[i] - comp[i]));
+  for (int64_t i = 0; i < b.count * c; i++)
+    rs = fmax(rs, fabs(mine[i] - sc[b.start * c + i]) / smax);
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &rs, 1, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+  if (g_rank == 0)
+    printf("%s randomized (7 iterations): rel explained_variance %.3g, components %.3g, "
+           "scores %.3g, total variance %.3g vs %.3g\n",
+           name, rv, rc, rs, p.total_variance, ev[0] / ratio[0]);
+  CHECK_NEAR(rv, 0, 1e-6);
+  CHECK_NEAR(rc, 0, 1e-6);
+  CHECK_NEAR(rs, 0, 1e-6);
+  CHECK_NEAR(p.total_variance / (ev[0] / ratio[0]), 1, 1e-9);
+  ovq_pca_destroy(&p);
   /* Too many components, too many features: errors on every rank, *p zeroed. */
   CHECK(ovq_pca_fit(x + b.start * d, b.count, d, (n < d ? n : d) + 1, MPI_COMM_WORLD, &p, NULL) ==
         OVQ_ERR);

@@ -13,6 +13,13 @@ here, explicitly, so the fixture states them.
                          cluster (cluster 0 differs: t = +-inf), the rest with ties.
   diffexp_singleton.txt: 31 x 12, 4 clusters, cluster 3 has one sample (t-test undefined), one
                          sample unlabelled (-1), feature 5 constant.
+  eval_network.txt:      the miRNA-gene network of include/ovq/evaluate.h (tests/test_evaluate.c):
+                         47 samples (one unlabelled), 24 genes (one constant) then 8 miRNAs
+                         that repress gene groups, 3 clusters. DE = Welch BH q < de_fdr and
+                         |log2 FC| > de_lfc in some cluster; for every DE miRNA x DE gene pair
+                         scipy.stats.pearsonr over all samples, BH over the tested pairs, edges
+                         r <= -network_r; once for all pairs, once for a listed interaction file
+                         (names by id or gene symbol, some naming no feature).
 
 Usage: /usr/bin/python3 tools/gen_diffexp_fixtures.py tests/fixtures
 """
@@ -83,6 +90,89 @@ def write(path, x, labels, k):
             out.write(f"{r[0]} {r[1]} " + " ".join(repr(float(v)) for v in r[2:]) + "\n")
 
 
+def network_edges(x, pairs, network_r):
+    """Edges (miRNA column, gene column, r, p, q) of the tested pairs, in miRNA then gene order."""
+    tested = []
+    for m, j in pairs:
+        r, p = stats.pearsonr(x[:, m].astype(np.float64), x[:, j].astype(np.float64))
+        assert abs(r + network_r) > 1e-6, "r too close to the threshold: pick another seed"
+        tested.append((m, j, float(r), float(p)))
+    q = bh([t[3] for t in tested]) if tested else []
+    return [(m, j, r, p, qq) for (m, j, r, p), qq in zip(tested, q) if r <= -network_r]
+
+
+def write_network(path, seed):
+    """Returns False when a value lies too close to a threshold for a robust fixture."""
+    rng = np.random.default_rng(seed)
+    g, mi, k = 24, 8, 3
+    de_fdr, de_lfc, network_r = 0.05, 0.5, 0.3
+    labels = np.append(np.repeat(np.arange(k), [18, 16, 12]), -1)
+    rng.shuffle(labels)
+    n = len(labels)
+    mir = rng.normal(6.0, 0.5, size=(n, mi))
+    for j in range(4):  # miRNA j up in cluster j % 3
+        mir[:, j] += 1.5 * (labels == j % 3)
+    genes = rng.normal(8.0, 0.5, size=(n, g))
+    for j in range(18):  # gene j repressed by miRNA j % 6
+        genes[:, j] -= 0.8 * (mir[:, j % 6] - 6.0)
+    genes[:, 20] += 1.2 * (labels == 1)
+    genes[:, 23] = 4.0
+    x = np.hstack([genes, mir]).astype(np.float32)
+    rows = table(x, labels, k)
+    de = np.zeros((k, g + mi), dtype=bool)
+    for c, j, _mi, _mo, lfc, _t, _tp, _u, _up, tq, _uq in rows:
+        if abs(tq - de_fdr) < 1e-6 * de_fdr or abs(abs(lfc) - de_lfc) < 1e-6:
+            return False
+        de[c, j] = tq < de_fdr and abs(lfc) > de_lfc
+    gene_ids = [f"G{j + 1:02d}|{1000 + j + 1}" for j in range(g)]
+    mirna_ids = [f"hsa-mir-{j + 1}" for j in range(mi)]
+    any_de = de.any(axis=0)
+    all_pairs = [(m, j) for m in range(g, g + mi) for j in range(g) if any_de[m] and any_de[j]]
+    listed = [("hsa-mir-1", "G01"), ("hsa-mir-1", "G07|1007"), ("hsa-mir-2", "G02"),
+              ("hsa-mir-2", "G08"), ("hsa-mir-3", "G09"), ("hsa-mir-3", "G03"),
+              ("hsa-mir-1", "G01"), ("hsa-mir-4", "G04"), ("hsa-mir-1", "G21"),
+              ("hsa-mir-99", "G01"), ("hsa-mir-2", "NOTAGENE"), ("hsa-mir-7", "G05")]
+    symbols = [s.split("|")[0] for s in gene_ids]
+
+    def gene_cols(name):  # the id itself, else every id whose symbol (before '|') is the name
+        return [gene_ids.index(name)] if name in gene_ids else [
+            j for j, s in enumerate(symbols) if s == name]
+
+    listed_pairs = sorted({(g + mirna_ids.index(a), j) for a, b in listed if a in mirna_ids
+                           for j in gene_cols(b) if any_de[g + mirna_ids.index(a)] and any_de[j]})
+    try:
+        edges_all = network_edges(x, all_pairs, network_r)
+        edges_listed = network_edges(x, listed_pairs, network_r)
+    except AssertionError:
+        return False
+    if not edges_listed or len(edges_listed) == len(edges_all):
+        return False
+
+    def clusters(j):
+        return ",".join(str(c) for c in range(k) if de[c, j]) or "-"
+
+    with open(path, "w") as out:
+        out.write(f"# {os.path.basename(path)}: from tools/gen_diffexp_fixtures.py (SciPy "
+                  f"{__import__('scipy').__version__}), seed {seed}\n")
+        out.write(f"samples {n} genes {g} mirnas {mi} clusters {k} de_fdr {de_fdr} "
+                  f"de_lfc {de_lfc} network_r {network_r}\n")
+        out.write("gene_ids " + " ".join(gene_ids) + "\n")
+        out.write("mirna_ids " + " ".join(mirna_ids) + "\n")
+        out.write("labels " + " ".join(str(v) for v in labels) + "\n")
+        out.write("x\n")
+        for i in range(n):
+            out.write(" ".join(repr(float(v)) for v in x[i]) + "\n")
+        out.write(f"interactions {len(listed)}\n")
+        for a, b in listed:
+            out.write(f"{a} {b}\n")
+        for name, edges in (("edges_all", edges_all), ("edges_listed", edges_listed)):
+            out.write(f"{name} {len(edges)} mirna gene r p q mirna_clusters gene_clusters\n")
+            for m, j, r, p, q in edges:
+                out.write(f"{mirna_ids[m - g]} {gene_ids[j]} {r!r} {p!r} {q!r} {clusters(m)} "
+                          f"{clusters(j)}\n")
+    return True
+
+
 def main():
     outdir = sys.argv[1] if len(sys.argv) > 1 else "tests/fixtures"
     rng = np.random.default_rng(20240611)
@@ -104,6 +194,10 @@ def main():
     x = np.round(x * 2.0) / 2.0
     x[:, 5] = -1.25
     write(os.path.join(outdir, "diffexp_singleton.txt"), x.astype(np.float32), labels, k)
+
+    seed = 7
+    while not write_network(os.path.join(outdir, "eval_network.txt"), seed):
+        seed += 1
 
 
 if __name__ == "__main__":

@@ -13,11 +13,19 @@ echo "== oncovq synth (mpirun -np $NP)"
 mpirun -np "$NP" build/oncovq synth --config configs/quickstart.ini --out "$OUT/cohort.h5"
 echo "== oncovq info"
 mpirun -np "$NP" build/oncovq info "$OUT/cohort.h5"
-echo "== oncovq train (VQ-VAE on the BRCA samples)"
-mpirun -np "$NP" build/oncovq train --config configs/quickstart.ini --cohort "$OUT/cohort.h5" \
-  --out "$OUT/brca_vqvae.h5"
-echo "== oncovq cluster (k-means and GMM on the VQ-VAE latents, k chosen by silhouette)"
-mpirun -np "$NP" build/oncovq cluster --config configs/quickstart.ini --input "$OUT/brca_vqvae.h5" \
-  --out "$OUT/brca_clusters.h5"
-echo "== done: cohort in $OUT/cohort.h5, VQ-VAE weights and latent features in $OUT/brca_vqvae.h5,"
-echo "   clusters in $OUT/brca_clusters.h5"
+echo "== oncovq run (VQ-VAE, AE, VAE on the BRCA samples; every feature set x method x k)"
+mpirun -np "$NP" build/oncovq run --config configs/quickstart.ini --cohort "$OUT/cohort.h5" \
+  --out "$OUT/brca"
+echo "== summary (best k per feature set and method by silhouette; all rows in $OUT/brca/summary.tsv)"
+awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
+  { key = $c["features"] "\t" $c["method"]
+    if (!(key in best) || $c["silhouette"] + 0 > s[key]) { best[key] = $0; s[key] = $c["silhouette"] + 0 }
+    if (!(key in order)) { order[key] = ++n; keys[n] = key } }
+  END { printf "%-10s %-8s %3s %8s %8s %8s %10s %10s\n", "features", "method", "k", "nmi", "ari",
+               "purity", "silhouette", "logrank_p"
+        for (j = 1; j <= n; j++) { split(best[keys[j]], f, "\t")
+          printf "%-10s %-8s %3s %8.4f %8.4f %8.4f %10s %10s\n", f[c["features"]], f[c["method"]],
+                 f[c["k"]], f[c["nmi"]], f[c["ari"]], f[c["purity"]], f[c["silhouette"]],
+                 f[c["logrank_p"]] } }' "$OUT/brca/summary.tsv"
+echo "== done: cohort in $OUT/cohort.h5; summary, results and evaluation tables in $OUT/brca/"
+echo "   (summary.tsv, results.h5, eval/*.tsv)"

@@ -56,7 +56,9 @@ typedef struct OvqConfig {
     double weight_mrna, weight_mirna; /* multiply each omic's block after standardisation */
   } prep;
   struct {
-    char features[8];   /* latent (the model's latent features) | raw (the preprocessed matrix) */
+    char features[8];   /* latent (a model's latent features) | raw (the preprocessed matrix) |
+                           pca (its leading principal components) */
+    int64_t pca_components; /* components of the pca feature set */
     char methods[128];  /* comma-separated: kmeans, gmm, spectral, snf, nmf, icluster, hclust */
     int64_t k;          /* clusters; 0 = choose over k_min..k_max */
     int64_t k_min, k_max;
@@ -131,7 +133,6 @@ typedef struct OvqConfig {
   struct {
     char models[64];     /* models trained by oncovq run: vqvae,ae,vae */
     char features[64];   /* feature sets clustered: raw,pca,ae,vae,vqvae */
-    int64_t pca_components; /* the "pca" feature set: leading components of the raw matrix */
     char seeds[128];     /* clustering seeds, comma-separated */
     char report[8];      /* auto | yes | no: figures and HTML page after the run */
   } run;

@@ -8,8 +8,8 @@
  * them, and every rank solves the same symmetric eigenproblem (LAPACK dsyevr, the c largest
  * eigenpairs). The covariance route is used whatever N is, also for d > N (the covariance then
  * has rank <= N - 1; components beyond that have eigenvalue ~0 and arbitrary directions, as in
- * scikit-learn). d is limited to OVQ_PCA_MAX_FEATURES (the d x d matrix is held on every rank:
- * 128 MiB at the limit); select features first for more.
+ * scikit-learn). Above OVQ_PCA_MAX_FEATURES features (the d x d matrix would be held on every
+ * rank: 128 MiB at the limit) ovq_pca_fit switches to ovq_pca_fit_randomized.
  *
  * Signs follow scikit-learn 1.2's svd_flip(U, Vt) with u_based_decision=True: for each
  * component, the sample with the largest |score| (the first in global order on a tie) has a
@@ -43,10 +43,23 @@ typedef struct OvqPca {
 /* Collective on comm. x: [n_local][d] this rank's samples (any split of rows; the order of the
  * ranks is the global order). Fits into *pca (the same on every rank; free with
  * ovq_pca_destroy) and, if scores is not NULL, writes this rank's scores [n_local][c]
- * ((x - mean) components^T). Returns OVQ_ERR on every rank, *pca zeroed, if d is outside
- * 1..OVQ_PCA_MAX_FEATURES, N < 2, or c outside 1..min(N, d). Aborts if dsyevr fails. */
+ * ((x - mean) components^T). Returns OVQ_ERR on every rank, *pca zeroed, if d < 1, N < 2, or c outside
+ * 1..min(N, d). Above OVQ_PCA_MAX_FEATURES features: ovq_pca_fit_randomized (7 iterations,
+ * seed 0). Aborts if dsyevr fails. */
 OvqStatus ovq_pca_fit(const float *x, int64_t n_local, int64_t d, int64_t n_components,
                       MPI_Comm comm, OvqPca *pca, double *scores);
+
+/* Collective on comm. Randomized PCA (Halko, Martinsson & Tropp 2011, Algorithm 4.4, as
+ * scikit-learn's svd_solver='randomized'): a d x (c + 10) Gaussian test matrix (counter RNG:
+ * the same at any rank count), power_iters subspace iterations on the row-distributed centred
+ * matrix, each basis re-orthonormalised through the eigendecomposition of its small Gram matrix
+ * (one allreduce), then the exact SVD of the projected (c + 10) x d matrix. Memory: the centred
+ * block plus d x (c + 10) on every rank, for any d. Same outputs and sign rule as ovq_pca_fit;
+ * total_variance is exact, the leading components agree with the exact route to the accuracy
+ * of the iteration (the tests ask 1e-6 on a decaying spectrum with power_iters = 7). */
+OvqStatus ovq_pca_fit_randomized(const float *x, int64_t n_local, int64_t d, int64_t n_components,
+                                 int power_iters, uint64_t seed, MPI_Comm comm, OvqPca *pca,
+                                 double *scores);
 
 /* Local. Frees and zeroes *pca; NULL-safe and idempotent. */
 void ovq_pca_destroy(OvqPca *pca);

@@ -63,6 +63,15 @@ void ovq_results_write_attr_double(OvqResults *r, const char *obj, const char *n
 /* Collective. Finishes the file and renames it into place. */
 OvqStatus ovq_results_commit(OvqResults *r);
 
+/* Collective. Copies object src_obj (a group or dataset, with everything below it) of the file
+ * src_path into r as dst_obj (parent groups created). OVQ_ERR everywhere (message names the file
+ * and object) if the source cannot be opened or has no such object. */
+OvqStatus ovq_results_copy(OvqResults *r, const char *src_path, const char *src_obj,
+                           const char *dst_obj);
+
+/* Collective. Abandons a file being written: closes and removes the temporary file. */
+void ovq_results_abort(OvqResults *r);
+
 /* ---- reading ---- */
 
 /* Collective. Opens a results file read-only; OVQ_ERR everywhere (message names the file) if it

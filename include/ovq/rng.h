@@ -42,6 +42,7 @@ enum {
   OVQ_STREAM_ICL_GAMMA = 29,        /* gamma of a feature */
   OVQ_STREAM_CONSENSUS = 30,        /* consensus clustering subsamples: rep * N + sample */
   OVQ_STREAM_TSNE_INIT = 31,        /* t-SNE random initialisation: 2 * sample + coordinate */
+  OVQ_STREAM_PCA_PROJECT = 32,      /* randomized PCA test matrix: feature */
 };
 
 typedef struct OvqRng {

@@ -6,12 +6,11 @@
 
 #include "cli.h"
 #include "ovq/cluster.h"
+#include "ovq/pipeline.h"
 #include "ovq/cohort.h"
-#include "ovq/consensus.h"
 #include "ovq/prep.h"
 #include "ovq/progress.h"
 #include "ovq/results.h"
-#include "ovq/silhouette.h"
 
 static void help(void) {
   printf("usage: oncovq cluster --input RESULTS.h5 --out CLUSTERS.h5 [--features latent|raw]\n"
@@ -63,9 +62,6 @@ static void copy_samples(OvqResults *in, OvqResults *out) {
   free(e);
 }
 
-/* Columns of the per-k table: k, then the criteria. */
-enum { NCOL = 10 };
-
 int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   const char *input = NULL, *out = NULL;
   const CliOption opts[] = {{"--input", NULL, &input, NULL},
@@ -81,38 +77,6 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   int rc = cli_config("cluster", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), help,
                       required, comm, &cfg);
   if (rc != CLI_OK) return rc == CLI_HELP ? CLI_OK : rc;
-  /* Methods. */
-  char methods[16][32];
-  int n_methods = 0;
-  {
-    char buf[sizeof cfg.cluster.methods];
-    snprintf(buf, sizeof buf, "%s", cfg.cluster.methods);
-    for (char *sv = NULL, *t = strtok_r(buf, ", ", &sv); t; t = strtok_r(NULL, ", ", &sv)) {
-      if (!ovq_cluster_known(t)) {
-        ovq_error("cluster.methods: unknown method '%s'", t);
-        return cli_fail();
-      }
-      if (n_methods == 16) {
-        ovq_error("cluster.methods: more than 16 methods");
-        return cli_fail();
-      }
-      snprintf(methods[n_methods++], sizeof methods[0], "%s", t);
-    }
-  }
-  if (n_methods == 0) {
-    ovq_error("cluster.methods is empty");
-    return cli_fail();
-  }
-  int k_lo = (int)(cfg.cluster.k ? cfg.cluster.k : cfg.cluster.k_min);
-  int k_hi = (int)(cfg.cluster.k ? cfg.cluster.k : cfg.cluster.k_max);
-  if (k_lo > k_hi) {
-    ovq_error("cluster.k_min = %d is larger than cluster.k_max = %d", k_lo, k_hi);
-    return cli_fail();
-  }
-  if (cfg.cluster.k == 1) {
-    ovq_error("cluster.k = 1: one cluster is not a clustering (0 chooses k)");
-    return cli_fail();
-  }
   /* Features: from a results file (latents, or /prep/x of 'oncovq prep'), or a cohort file
    * preprocessed here with the [prep] settings (raw features only). */
   char *fmt = NULL;
@@ -182,47 +146,10 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     }
   }
   OvqClusterData data;
-  memset(&data, 0, sizeof data);
-  data.n_total = N;
-  data.row_start = row_start;
-  data.n_local = n_local;
-  data.all = x;
-  data.d_all = D;
-  float *views[2] = {NULL, NULL};
-  if (raw && n_mrna && n_mrna[0] > 0 && n_mrna[0] < D) {
-    /* Two views: the mRNA and miRNA columns. */
-    int64_t g = n_mrna[0], m = D - g;
-    views[0] = OVQ_MALLOC(sizeof(float) * (size_t)(n_local * g + 1));
-    views[1] = OVQ_MALLOC(sizeof(float) * (size_t)(n_local * m + 1));
-    for (int64_t i = 0; i < n_local; i++) {
-      memcpy(views[0] + i * g, x + i * D, sizeof(float) * (size_t)g);
-      memcpy(views[1] + i * m, x + i * D + g, sizeof(float) * (size_t)m);
-    }
-    data.n_views = 2;
-    data.view[0] = views[0];
-    data.view[1] = views[1];
-    data.d[0] = g;
-    data.d[1] = m;
-  } else {
-    data.n_views = 1;
-    data.view[0] = x;
-    data.d[0] = D;
-  }
+  ovq_cluster_data_init(&data, x, N, row_start, n_local, D, raw && n_mrna ? n_mrna[0] : 0);
   free(n_mrna);
-  if (k_lo > N) {
-    ovq_error("k = %d: needs 2 <= k <= %lld (the number of samples)", k_lo, (long long)N);
-    if (!is_cohort) ovq_results_close(&in);
-    ovq_cohort_destroy(&coh);
-    free(x);
-    free(views[0]);
-    free(views[1]);
-    return cli_fail();
-  }
-  if (k_hi > N) k_hi = (int)N;
-  ovq_log(OVQ_LOG_INFO, "clustering %s of %s: %lld samples x %lld features (%d view%s), k %d..%d",
-          name, input, (long long)N, (long long)D, data.n_views, data.n_views > 1 ? "s" : "", k_lo,
-          k_hi);
-
+  ovq_log(OVQ_LOG_INFO, "clustering %s of %s: %lld samples x %lld features (%d view%s)", name,
+          input, (long long)N, (long long)D, data.n_views, data.n_views > 1 ? "s" : "");
   char *ini = ovq_config_to_ini(&cfg);
   OvqResults r;
   rc = CLI_OK;
@@ -236,74 +163,9 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   }
   if (!is_cohort) ovq_results_close(&in);
   ovq_cohort_destroy(&coh);
-  int nk = k_hi - k_lo + 1;
-  int32_t *labels = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
-  int32_t *best = OVQ_MALLOC(sizeof(int32_t) * (size_t)(n_local + 1));
-  double *tab = OVQ_MALLOC(sizeof(double) * (size_t)(NCOL * nk));
-  for (int mi = 0; mi < n_methods && rc == CLI_OK; mi++) {
-    const char *meth = methods[mi];
-    int best_k = -1;
-    double best_s = -INFINITY;
-    for (int k = k_lo; k <= k_hi && rc == CLI_OK; k++) {
-      OvqClusterDiag dg;
-      double t0 = ovq_time();
-      if (ovq_cluster_run(meth, &cfg, k, &data, comm, labels, &dg) != OVQ_OK) {
-        rc = cli_fail();
-        break;
-      }
-      double area = NAN;
-      if (cfg.cluster.consensus_reps > 0) {
-        /* Consensus labels replace the single run's; its silhouette is recomputed. */
-        OvqConsensusResult cr;
-        if (ovq_consensus_run(meth, &cfg, k, (int)cfg.cluster.consensus_reps,
-                              cfg.cluster.consensus_fraction, &data, comm, labels, &cr) != OVQ_OK) {
-          rc = cli_fail();
-          break;
-        }
-        area = cr.cdf_area;
-        double s;
-        dg.silhouette = NAN;
-        if (ovq_silhouette(data.all, data.n_local, data.d_all, labels, k, comm, NULL, &s) == OVQ_OK)
-          dg.silhouette = s;
-        else
-          ovq_error_clear();
-      }
-      int q = k - k_lo;
-      double row[NCOL] = {k, dg.silhouette, dg.calinski_harabasz, dg.davies_bouldin, dg.inertia,
-                          dg.loglik, dg.bic, dg.eigengap, dg.cophenetic, area};
-      for (int c = 0; c < NCOL; c++) tab[c * nk + q] = row[c];
-      char line[320] = "";
-      static const char *const what[NCOL - 1] = {"silhouette", "Calinski-Harabasz",
-                                                 "Davies-Bouldin", "inertia", "log-likelihood",
-                                                 "BIC", "eigengap", "cophenetic",
-                                                 "consensus CDF area"};
-      for (int c = 1; c < NCOL; c++)
-        if (!isnan(row[c]))
-          snprintf(line + strlen(line), sizeof line - strlen(line), " %s %.6g", what[c - 1], row[c]);
-      ovq_log(OVQ_LOG_INFO, "%s k=%d:%s (%.2f s)", meth, k, line, ovq_time_max(ovq_time() - t0, comm));
-      snprintf(name, sizeof name, "/clusters/%s/k%d/labels", meth, k);
-      ovq_results_write_rows(&r, name, H5T_NATIVE_INT32, labels, N, 0, row_start, n_local);
-      if (best_k < 0 || dg.silhouette > best_s) {
-        best_k = k;
-        best_s = isnan(dg.silhouette) ? -INFINITY : dg.silhouette;
-        memcpy(best, labels, sizeof(int32_t) * (size_t)n_local);
-      }
-    }
-    if (rc != CLI_OK) break;
-    snprintf(name, sizeof name, "/clusters/%s/labels", meth);
-    ovq_results_write_rows(&r, name, H5T_NATIVE_INT32, best, N, 0, row_start, n_local);
-    static const char *const cols[NCOL] = {"k",      "silhouette", "calinski_harabasz",
-                                           "davies_bouldin", "inertia", "loglik", "bic",
-                                           "eigengap", "cophenetic", "cdf_area"};
-    for (int c = 0; c < NCOL; c++) {
-      snprintf(name, sizeof name, "/clusters/%s/choose_k/%s", meth, cols[c]);
-      ovq_results_write_array(&r, name, H5T_NATIVE_DOUBLE, tab + c * nk, nk, 0);
-    }
-    snprintf(name, sizeof name, "/clusters/%s", meth);
-    ovq_results_write_attr_double(&r, name, "k", best_k);
-    if (k_lo < k_hi)
-      ovq_log(OVQ_LOG_INFO, "%s: k = %d has the highest mean silhouette (%.4f)", meth, best_k,
-              best_s);
+  if (rc == CLI_OK && ovq_stage_cluster(&cfg, &data, &r, "", comm) != OVQ_OK) {
+    ovq_results_abort(&r);
+    rc = cli_fail();
   }
   if (rc == CLI_OK) {
     if (ovq_results_commit(&r) != OVQ_OK)
@@ -311,11 +173,7 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     else
       ovq_log(OVQ_LOG_INFO, "wrote %s", out);
   }
-  free(labels);
-  free(best);
-  free(tab);
-  free(views[0]);
-  free(views[1]);
+  ovq_cluster_data_free(&data);
   free(x);
   return rc;
 }

@@ -5,11 +5,9 @@
 
 #include "cli.h"
 #include "ovq/cohort.h"
-#include "ovq/progress.h"
-#include "ovq/results.h"
+#include "ovq/pipeline.h"
 #include "ovq/prep.h"
 #include "ovq/stop.h"
-#include "ovq/trainer.h"
 
 static void help(void) {
   printf("usage: oncovq train --config FILE [--set section.key=value ...] --out RESULTS.h5\n"
@@ -33,37 +31,6 @@ static void help(void) {
 
 enum { EXIT_INTERRUPTED = 3 };
 
-static void write_model(OvqResults *r, const OvqModel *m, const OvqHistory *h,
-                        const OvqMatrix *x, const OvqLatents *lat, double data_var,
-                        const char *type) {
-  char name[128];
-  const int64_t D = m->spec.latent;
-  snprintf(name, sizeof name, "/models/%s/params", type);
-  ovq_results_write_array(r, name, H5T_NATIVE_FLOAT, m->params, m->n_params, 0);
-  if (m->codebook >= 0) {
-    int64_t d = D / m->spec.groups;
-    snprintf(name, sizeof name, "/models/%s/codebook", type);
-    ovq_results_write_array(r, name, H5T_NATIVE_FLOAT, m->params + m->codebook,
-                            m->spec.groups * m->spec.codebook_size, d);
-  }
-  const struct {
-    const char *n;
-    const double *v;
-  } series[] = {{"loss", h->loss},   {"recon", h->recon},           {"codebook", h->codebook},
-                {"commitment", h->commitment}, {"kl", h->kl}, {"perplexity", h->perplexity},
-                {"seconds", h->seconds}};
-  for (size_t i = 0; i < sizeof series / sizeof series[0]; i++) {
-    snprintf(name, sizeof name, "/models/%s/history/%s", type, series[i].n);
-    ovq_results_write_array(r, name, H5T_NATIVE_DOUBLE, series[i].v, h->n, 0);
-  }
-  snprintf(name, sizeof name, "/models/%s/history/used_codes", type);
-  ovq_results_write_array(r, name, H5T_NATIVE_INT64, h->used_codes, h->n, 0);
-  ovq_results_write_latents(r, type, lat->z, lat->zq, lat->codes, x->n_total, lat->D, lat->G,
-                            x->row_start, x->n_local);
-  snprintf(name, sizeof name, "/models/%s", type);
-  ovq_results_write_attr_double(r, name, "data_var", data_var);
-}
-
 int cmd_train(int argc, char **argv, MPI_Comm comm) {
   /* Catch SIGTERM/SIGUSR1 from the start: a stop request during start-up is honoured at the
    * first training step instead of killing the job without a checkpoint. */
@@ -85,8 +52,6 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
     ovq_error("data.cohort is not set: give --cohort FILE or --set data.cohort=FILE");
     return cli_fail();
   }
-  if (!cfg.train.checkpoint[0]) snprintf(cfg.train.checkpoint, sizeof cfg.train.checkpoint, "%s.ckpt", out);
-
   OvqCohort c;
   if (ovq_cohort_read(cfg.data.cohort, cfg.data.cancer, comm, &c) != OVQ_OK) return cli_fail();
   OvqMatrix x;
@@ -99,67 +64,14 @@ int cmd_train(int argc, char **argv, MPI_Comm comm) {
     return cli_fail();
   }
   ovq_prep_log_report(&prep_report);
-  double var = ovq_matrix_variance(&x, comm);
-  int size;
-  MPI_Comm_size(comm, &size);
-  ovq_log(OVQ_LOG_INFO, "data: %lld samples%s%s x %lld features (%lld genes + %lld miRNAs), "
-          "variance %.4f, %d rank%s", (long long)x.n_total, cfg.data.cancer[0] ? " of " : "",
-          cfg.data.cancer, (long long)x.n_cols, (long long)tr.n_mrna,
-          (long long)(tr.n_features - tr.n_mrna), var,
-          size, size == 1 ? "" : "s");
-
-  OvqModelSpec spec;
-  OvqModel m;
-  memset(&m, 0, sizeof m);
-  OvqTrainConfig tc;
-  char msg[256];
+  OvqStageOutcome outcome;
   rc = CLI_OK;
-  if (ovq_model_spec_from_config(&cfg, x.n_cols, &spec) != OVQ_OK) rc = cli_fail();
-  int64_t max_batch = cfg.train.batch < x.n_total ? cfg.train.batch : x.n_total;
-  if (rc == CLI_OK && ovq_model_create(&m, &spec, max_batch, ovq_train_grad_extra(&spec), msg,
-                                       (int)sizeof msg) != 0) {
-    ovq_error("%s", msg);
+  if (ovq_stage_train(&cfg, &c, &x, &tr, out, resume, comm, &outcome) != OVQ_OK) {
     rc = cli_fail();
+  } else if (outcome == OVQ_STAGE_INTERRUPTED) {
+    ovq_log(OVQ_LOG_WARN, "interrupted; continue with the same command and --resume");
+    rc = EXIT_INTERRUPTED;
   }
-  OvqHistory hist;
-  memset(&hist, 0, sizeof hist);
-  OvqTrainOutcome outcome = OVQ_TRAIN_DONE;
-  if (rc == CLI_OK) {
-    ovq_model_init_params(&m, (uint64_t)cfg.train.seed);
-    ovq_log(OVQ_LOG_INFO, "model: %s, %lld parameters", cfg.model.type, (long long)m.n_params);
-    ovq_train_config_from_config(&cfg, &tc);
-    tc.resume = resume;
-    double t0 = ovq_time();
-    if (ovq_train(&m, &tc, &x, var, comm, &hist, &outcome) != OVQ_OK) rc = cli_fail();
-    else
-      ovq_log(OVQ_LOG_INFO, "trained %lld epochs in %.1f s", (long long)hist.n,
-              ovq_time_max(ovq_time() - t0, comm));
-    if (rc == CLI_OK && outcome == OVQ_TRAIN_INTERRUPTED) {
-      ovq_log(OVQ_LOG_WARN, "interrupted; continue with the same command and --resume");
-      rc = EXIT_INTERRUPTED;
-    }
-  }
-  if (rc == CLI_OK) {
-    OvqLatents lat;
-    ovq_latents_compute(&m, &x, cfg.train.reproducible ? cfg.train.repro_workers : 0, comm, &lat);
-    char *ini = ovq_config_to_ini(&cfg);
-    OvqResults r;
-    if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) {
-      rc = cli_fail();
-    } else {
-      ovq_results_write_samples(&r, &c);
-      ovq_prep_write(&r, &tr);
-      write_model(&r, &m, &hist, &x, &lat, var, cfg.model.type);
-      if (ovq_results_commit(&r) != OVQ_OK)
-        rc = cli_fail();
-      else
-        ovq_log(OVQ_LOG_INFO, "wrote %s", out);
-    }
-    free(ini);
-    ovq_latents_free(&lat);
-  }
-  ovq_history_free(&hist);
-  ovq_model_destroy(&m);
   ovq_prep_free(&tr);
   ovq_matrix_free(&x);
   ovq_cohort_destroy(&c);

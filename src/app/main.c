@@ -22,6 +22,7 @@ static const Command kCommands[] = {
     {"train", cmd_train, "train a VQ-VAE, AE or VAE data-parallel and write latent features"},
     {"cluster", cmd_cluster, "cluster latent features or preprocessed expression; choose k"},
     {"eval", cmd_eval, "judge clusters: labels (ARI/NMI/purity), label flow, survival"},
+    {"run", cmd_run, "one cohort end to end: train, cluster, evaluate, summary table"},
     {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},
 };
 

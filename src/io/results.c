@@ -113,6 +113,36 @@ OvqStatus ovq_results_commit(OvqResults *r) {
   return st;
 }
 
+OvqStatus ovq_results_copy(OvqResults *r, const char *src_path, const char *src_obj,
+                           const char *dst_obj) {
+  OvqStatus st = OVQ_OK;
+  hid_t src = -1;
+  H5E_BEGIN_TRY {
+    src = H5Fopen(src_path, H5F_ACC_RDONLY, H5P_DEFAULT);
+  } H5E_END_TRY;
+  if (src < 0)
+    st = ovq_error("%s: cannot open it to copy %s into %s", src_path, src_obj, r->path);
+  else if (H5Lexists(src, src_obj, H5P_DEFAULT) <= 0)
+    st = ovq_error("%s: has no %s to copy into %s", src_path, src_obj, r->path);
+  st = ovq_status_agree(r->comm, st);
+  if (st == OVQ_OK) {
+    make_parents(r->file, dst_obj);
+    OVQ_H5_CHECK(H5Ocopy(src, src_obj, r->file, dst_obj, H5P_DEFAULT, H5P_DEFAULT));
+  }
+  if (src >= 0) H5Fclose(src);
+  return st;
+}
+
+void ovq_results_abort(OvqResults *r) {
+  int rank;
+  OVQ_MPI_CHECK(MPI_Comm_rank(r->comm, &rank));
+  if (r->file >= 0) H5Fclose(r->file);
+  OVQ_MPI_CHECK(MPI_Barrier(r->comm));
+  if (rank == 0 && r->tmp) remove(r->tmp);
+  free(r->tmp);
+  free(r->path);
+  memset(r, 0, sizeof *r);
+}
 
 /* ---- reading ------------------------------------------------------------------------------ */
 
