@@ -102,6 +102,11 @@ OvqStatus ovq_cohort_write(const OvqCohort *c, const char *path, const char *sou
  * file, has inconsistent shapes, or holds no sample of that cancer. */
 OvqStatus ovq_cohort_read(const char *path, const char *cancer, MPI_Comm comm, OvqCohort *out);
 
+/* Collective on comm. The cancer type of every sample (/samples/cancer, [N], replicated on every
+ * rank) without the expression: what a sweep needs to plan its tasks. Errors as ovq_cohort_read
+ * (missing file, not a cohort file, no /samples/cancer). */
+OvqStatus ovq_cohort_read_cancers(const char *path, MPI_Comm comm, OvqStrings *cancer);
+
 /* Collective on comm. Reads the root attribute `name` (a string) of a cohort or results file
  * into a new string (caller frees); *out = NULL if the attribute is absent. */
 OvqStatus ovq_h5_read_string_attr(const char *path, const char *name, MPI_Comm comm, char **out);

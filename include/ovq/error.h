@@ -40,6 +40,8 @@ OvqStatus ovq_status_agree(MPI_Comm comm, OvqStatus st);
 /* Local. Sets up rank-aware logging; call once after MPI_Init. */
 void ovq_log_init(MPI_Comm comm);
 void ovq_log_set_level(OvqLogLevel level);
+/* Local. Text put after "oncovq" in every log line (e.g. "[BRCA_vqvae_s1]"); "" for none. */
+void ovq_log_set_prefix(const char *prefix);
 OvqLogLevel ovq_log_get_level(void);
 /* Local. Rank 0 only prints (others return at once); messages below the level are dropped. */
 void ovq_log(OvqLogLevel level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

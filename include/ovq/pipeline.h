@@ -60,6 +60,10 @@ void ovq_cluster_data_init(OvqClusterData *d, const float *x, int64_t n_total, i
                            int64_t n_local, int64_t D, int64_t n_mrna);
 void ovq_cluster_data_free(OvqClusterData *d);
 
+/* Collective. A key for everything a run of cfg depends on: the cohort file's identity (path,
+ * size, modification time) and the canonical text of cfg (the log level excluded). */
+uint64_t ovq_run_key(const OvqConfig *cfg, MPI_Comm comm);
+
 /* Collective. The whole run of cfg on cfg->data.cohort (cfg->data.cancer) into directory outdir
  * (created if missing), as described at the top. *outcome tells whether a stop request ended it
  * early (finished stages are kept; the same call continues). */

@@ -71,5 +71,6 @@ int cmd_prep(int argc, char **argv, MPI_Comm comm);
 int cmd_cluster(int argc, char **argv, MPI_Comm comm);
 int cmd_eval(int argc, char **argv, MPI_Comm comm);
 int cmd_run(int argc, char **argv, MPI_Comm comm);
+int cmd_sweep(int argc, char **argv, MPI_Comm comm);
 
 #endif

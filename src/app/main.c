@@ -23,6 +23,7 @@ static const Command kCommands[] = {
     {"cluster", cmd_cluster, "cluster latent features or preprocessed expression; choose k"},
     {"eval", cmd_eval, "judge clusters: labels (ARI/NMI/purity), label flow, survival"},
     {"run", cmd_run, "one cohort end to end: train, cluster, evaluate, summary table"},
+    {"sweep", cmd_sweep, "oncovq run over cancers x models x hyperparameters on rank groups"},
     {"embed", cmd_embed, "apply a trained model to a cohort (latent features of new samples)"},
 };
 

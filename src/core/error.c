@@ -48,6 +48,10 @@ void ovq_log_init(MPI_Comm comm) {
 }
 
 int ovq_log_rank(void) { return g_rank; }
+static char g_prefix[96] = "";
+void ovq_log_set_prefix(const char *prefix) {
+  snprintf(g_prefix, sizeof g_prefix, "%s%s", prefix && prefix[0] ? " " : "", prefix ? prefix : "");
+}
 void ovq_log_set_level(OvqLogLevel level) { g_level = level; }
 OvqLogLevel ovq_log_get_level(void) { return g_level; }
 
@@ -69,9 +73,9 @@ void ovq_log(OvqLogLevel level, const char *fmt, ...) {
   va_end(ap);
   /* Info lines read as plain progress; the other levels say what they are. */
   if (level == OVQ_LOG_INFO)
-    fprintf(stderr, "oncovq: %s\n", buf);
+    fprintf(stderr, "oncovq%s: %s\n", g_prefix, buf);
   else
-    fprintf(stderr, "oncovq %s: %s\n", level_name(level), buf);
+    fprintf(stderr, "oncovq%s %s: %s\n", g_prefix, level_name(level), buf);
   fflush(stderr);
 }
 

@@ -407,6 +407,28 @@ OvqStatus ovq_cohort_read(const char *path, const char *cancer, MPI_Comm comm, O
   return st;
 }
 
+OvqStatus ovq_cohort_read_cancers(const char *path, MPI_Comm comm, OvqStrings *cancer) {
+  memset(cancer, 0, sizeof *cancer);
+  Reader r = {path, -1, 0};
+  if (ovq_h5_open_read(path, comm, &r.file) != OVQ_OK) return OVQ_ERR;
+  OvqStatus st = check_format(&r);
+  hid_t d;
+  hsize_t dims[2];
+  if (st == OVQ_OK) st = open_dataset(&r, "/samples/cancer", 1, H5T_STRING, -1, -1, &d, dims);
+  if (st == OVQ_OK) {
+    H5Dclose(d);
+    r.N = (int64_t)dims[0];
+    int64_t *all = OVQ_MALLOC((size_t)(r.N > 0 ? r.N : 1) * sizeof(int64_t));
+    for (int64_t i = 0; i < r.N; i++) all[i] = i;
+    st = read_strings(&r, "/samples/cancer", r.N, all, r.N, cancer, comm);
+    free(all);
+  }
+  H5Fclose(r.file);
+  st = ovq_status_agree(comm, st);
+  if (st != OVQ_OK) ovq_strings_free(cancer);
+  return st;
+}
+
 OvqStatus ovq_h5_read_string_attr(const char *path, const char *name, MPI_Comm comm, char **out) {
   *out = NULL;
   hid_t file;

@@ -558,20 +558,24 @@ static OvqStatus summarise(Run *R, const FeatureSet *f, int64_t seed, const char
 
 /* ---- the run -------------------------------------------------------------------------------- */
 
-static OvqStatus read_cohort_key(Run *R) {
+/* 64-bit FNV-1a start value of a key chained with the cohort file's identity. */
+static uint64_t cohort_key(const OvqConfig *cfg, MPI_Comm comm) {
   int rank;
-  MPI_Comm_rank(R->comm, &rank);
+  MPI_Comm_rank(comm, &rank);
   char id[OVQ_PATH_MAX + 96] = "";
   if (rank == 0) {
     struct stat sb;
-    if (stat(R->cfg->data.cohort, &sb) == 0)
-      fmt(id, sizeof id, "%s|%lld|%lld.%09ld", R->cfg->data.cohort, (long long)sb.st_size,
-               (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
+    if (stat(cfg->data.cohort, &sb) == 0)
+      fmt(id, sizeof id, "%s|%lld|%lld.%09ld", cfg->data.cohort, (long long)sb.st_size,
+          (long long)sb.st_mtim.tv_sec, (long)sb.st_mtim.tv_nsec);
   }
-  MPI_Bcast(id, (int)sizeof id, MPI_CHAR, 0, R->comm);
-  R->base_key = fnv_sections(fnv(fnv(14695981039346656037ull, id), R->cfg->data.cancer), R->cfg,
-                             "prep");
-  return OVQ_OK;
+  MPI_Bcast(id, (int)sizeof id, MPI_CHAR, 0, comm);
+  return fnv(fnv(14695981039346656037ull, id), cfg->data.cancer);
+}
+
+uint64_t ovq_run_key(const OvqConfig *cfg, MPI_Comm comm) {
+  return fnv_sections(cohort_key(cfg, comm), cfg,
+                      "data,import,prep,cluster,synth,model,train,eval,run,sweep");
 }
 
 OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
@@ -618,7 +622,7 @@ OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
   if (make_dir(path, comm) != OVQ_OK) return OVQ_ERR;
   fmt(path, sizeof path, "%s/eval", outdir);
   if (make_dir(path, comm) != OVQ_OK) return OVQ_ERR;
-  read_cohort_key(&R);
+  R.base_key = fnv_sections(cohort_key(cfg, comm), cfg, "prep");
   double t_run = ovq_time();
 
   if (ovq_cohort_read(cfg->data.cohort, cfg->data.cancer, comm, &R.c) != OVQ_OK) return OVQ_ERR;
