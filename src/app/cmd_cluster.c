@@ -6,6 +6,7 @@
 
 #include "cli.h"
 #include "ovq/cluster.h"
+#include "ovq/pca.h"
 #include "ovq/pipeline.h"
 #include "ovq/cohort.h"
 #include "ovq/prep.h"
@@ -13,25 +14,29 @@
 #include "ovq/results.h"
 
 static void help(void) {
-  printf("usage: oncovq cluster --input RESULTS.h5 --out CLUSTERS.h5 [--features latent|raw]\n"
+  printf("usage: oncovq cluster --input RESULTS.h5 [--out CLUSTERS.h5] [--features latent|raw|pca]\n"
          "                      [--model vqvae|ae|vae] [--methods LIST] [--k K] [--seed S]\n"
          "                      [--config FILE] [--set section.key=value ...]\n\n"
          "Clusters the samples of a results file: the latent features of a trained model\n"
          "(--features latent, from 'oncovq train' or 'oncovq embed'; model.features = zq takes\n"
          "the quantised VQ-VAE output) or the preprocessed expression (--features raw, from\n"
          "'oncovq prep', or a cohort file preprocessed on the fly with the [prep] settings;\n"
+         "--features pca: its first cluster.pca_components principal components;\n"
          "multi-view methods get the mRNA and miRNA blocks as two views).\n"
          "With --k 0 (the default) every k in cluster.k_min..cluster.k_max is tried and the k\n"
          "with the highest mean silhouette is kept; every criterion is reported per k.\n\n"
          "options:\n"
          "  --input FILE     results file with the features\n"
-         "  --features F     latent or raw (cluster.features)\n"
+         "  --features F     latent, raw or pca (cluster.features)\n"
          "  --model TYPE     whose latent features (model.type)\n"
          "  --methods LIST   comma-separated methods (cluster.methods): kmeans\n"
          "  --k K            clusters; 0 = choose over cluster.k_min..k_max (cluster.k)\n"
          "  --seed S         random seed (cluster.seed)\n"
          "  --cancer TYPE    one cancer type of a pan-cancer cohort file (data.cancer)\n"
-         "  --out FILE       output: samples, labels per method, the per-k table\n");
+         "  --out FILE       output: samples, labels per method, the per-k table; without\n"
+         "                   --out they are written back into the input results file (its\n"
+         "                   other contents kept, a previous /clusters replaced; the file is\n"
+         "                   rewritten under a temporary name and renamed when complete)\n");
 }
 
 /* Copies the /samples datasets that exist (strings and numbers) from the input to the output. */
@@ -72,7 +77,7 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
                             {"--k", "cluster.k", NULL, NULL},
                             {"--seed", "cluster.seed", NULL, NULL},
                             {"--cancer", "data.cancer", NULL, NULL}};
-  static const char *const required[] = {"--input", "--out", NULL};
+  static const char *const required[] = {"--input", NULL};
   OvqConfig cfg;
   int rc = cli_config("cluster", argc, argv, opts, (int)(sizeof opts / sizeof opts[0]), help,
                       required, comm, &cfg);
@@ -83,8 +88,18 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
   if (ovq_h5_read_string_attr(input, "format", comm, &fmt) != OVQ_OK) return cli_fail();
   int is_cohort = fmt && !strcmp(fmt, OVQ_COHORT_FORMAT);
   free(fmt);
+  const int write_back = !out || !strcmp(out, input);
+  char *keep_config = NULL;
+  if (write_back && is_cohort) {
+    ovq_error("%s is a cohort file: give --out for the clusters (only results files take them "
+              "back)", input);
+    return cli_fail();
+  }
+  if (write_back) out = input;
   char name[768];
-  int raw = !strcmp(cfg.cluster.features, "raw");
+  /* pca: the leading principal components of the preprocessed matrix. */
+  const int pca = !strcmp(cfg.cluster.features, "pca");
+  int raw = pca || !strcmp(cfg.cluster.features, "raw");
   OvqResults in;
   memset(&in, 0, sizeof in);
   OvqCohort coh;
@@ -138,30 +153,67 @@ int cmd_cluster(int argc, char **argv, MPI_Comm comm) {
     }
     if (st == OVQ_OK && raw)
       st = ovq_results_read_array(&in, "/prep/n_mrna", H5T_NATIVE_INT64, (void **)&n_mrna, &n1);
+    if (st == OVQ_OK && write_back) st = ovq_results_read_attr(&in, "config", &keep_config);
     st = ovq_status_agree(comm, st);
     if (st != OVQ_OK) {
       ovq_results_close(&in);
       free(x);
+      free(keep_config);
       return cli_fail();
     }
+  }
+  if (pca) {
+    int64_t lim = N - 1 < D ? N - 1 : D;
+    int64_t nc = cfg.cluster.pca_components < lim ? cfg.cluster.pca_components : lim;
+    OvqPca p;
+    double *sc = OVQ_MALLOC(sizeof(double) * (size_t)(n_local * nc + 1));
+    if (ovq_pca_fit(x, n_local, D, nc, comm, &p, sc) != OVQ_OK) {
+      if (!is_cohort) ovq_results_close(&in);
+      ovq_cohort_destroy(&coh);
+      free(sc);
+      free(x);
+      free(n_mrna);
+      free(keep_config);
+      return cli_fail();
+    }
+    ovq_pca_destroy(&p);
+    free(x);
+    x = OVQ_MALLOC(sizeof(float) * (size_t)(n_local * nc + 1));
+    for (int64_t i = 0; i < n_local * nc; i++) x[i] = (float)sc[i];
+    free(sc);
+    snprintf(name + strlen(name), sizeof name - strlen(name), ": %lld principal components",
+             (long long)nc);
+    D = nc;
+    raw = 0; /* one view */
   }
   OvqClusterData data;
   ovq_cluster_data_init(&data, x, N, row_start, n_local, D, raw && n_mrna ? n_mrna[0] : 0);
   free(n_mrna);
   ovq_log(OVQ_LOG_INFO, "clustering %s of %s: %lld samples x %lld features (%d view%s)", name,
           input, (long long)N, (long long)D, data.n_views, data.n_views > 1 ? "s" : "");
-  char *ini = ovq_config_to_ini(&cfg);
+  /* Written back: the input's config and contents (but /clusters) carried over. */
+  char *ini = keep_config ? keep_config : ovq_config_to_ini(&cfg);
   OvqResults r;
   rc = CLI_OK;
   if (ovq_results_create(&r, out, ini, comm) != OVQ_OK) rc = cli_fail();
   free(ini);
+  int has[6] = {0};
+  static const char *const groups[6] = {"/samples", "/prep",  "/models",
+                                        "/features", "/eval", "/summary"};
   if (rc == CLI_OK) {
     if (is_cohort)
       ovq_results_write_samples(&r, &coh);
-    else
+    else if (!write_back)
       copy_samples(&in, &r);
+    else
+      for (int g = 0; g < 6; g++) has[g] = H5Lexists(in.file, groups[g], H5P_DEFAULT) > 0;
   }
   if (!is_cohort) ovq_results_close(&in);
+  for (int g = 0; g < 6 && rc == CLI_OK; g++)
+    if (has[g] && ovq_results_copy(&r, input, groups[g], groups[g]) != OVQ_OK) {
+      ovq_results_abort(&r);
+      rc = cli_fail();
+    }
   ovq_cohort_destroy(&coh);
   if (rc == CLI_OK && ovq_stage_cluster(&cfg, &data, &r, "", comm) != OVQ_OK) {
     ovq_results_abort(&r);

@@ -15,6 +15,17 @@ expect_ok 2 cluster --input m.h5 --out k2.h5
 grep -q "highest mean silhouette" err && ok "k chosen by silhouette" || bad "no choice of k logged"
 "$H5SAME" k1.h5 k2.h5 /clusters/kmeans/labels /clusters/kmeans/k3/labels >/dev/null \
   && ok "labels identical at 1 and 2 ranks" || bad "labels differ between 1 and 2 ranks"
+# Without --out the clusters go back into the results file, whose model is kept.
+cp m.h5 wb.h5
+expect_ok 2 cluster --input wb.h5
+"$H5SAME" wb.h5 k2.h5 /clusters/kmeans/labels /clusters/kmeans/k3/labels >/dev/null \
+  && "$H5SAME" wb.h5 m.h5 /models/vqvae/params /models/vqvae/latent /samples/id >/dev/null \
+  && ok "clusters written back into the results file, its model kept" \
+  || bad "write-back lost data or differs from --out"
+expect_fail 2 "is a cohort file: give --out" cluster --input c.h5 --features raw
+expect_ok 2 cluster --input c.h5 --features pca --set cluster.pca_components=5 --k 3 --out p.h5
+grep -q "5 principal components" err && ok "--features pca clusters 5 principal components" \
+  || bad "--features pca"
 # Every method (and consensus clustering) gives the same labels at 1 and 2 ranks.
 ALL=(--methods kmeans,gmm,spectral,snf,hclust,nmf,icluster --k 3 --set cluster.nmf_runs=5
      --set cluster.icluster_burnin=50 --set cluster.icluster_draws=50 --set cluster.consensus_reps=8)
