@@ -61,6 +61,12 @@ void cli_usage_error(const char *cmd, const char *fmt, ...) __attribute__((forma
 /* Prints the agreed error message on rank 0 and returns CLI_FAIL. */
 int cli_fail(void);
 
+/* Collective. After oncovq run / sweep: unless cfg->run.report is "no", rank 0 runs
+ * tools/report.sh DIR (found through $OVQ_REPORT or next to the binary). A failure (missing
+ * script or Python packages) is a warning with run.report = auto and an error (CLI_FAIL) with
+ * yes. */
+int cli_report(const OvqConfig *cfg, const char *dir, MPI_Comm comm);
+
 /* The subcommands. */
 int cmd_synth(int argc, char **argv, MPI_Comm comm);
 int cmd_info(int argc, char **argv, MPI_Comm comm);

@@ -19,7 +19,10 @@ static void help(void) {
          "  DIR/results.h5    everything merged (layout in include/ovq/pipeline.h)\n"
          "  DIR/eval/FS_*.tsv the evaluation tables of each feature set\n"
          "  DIR/stages/       each stage's file and key; repeating the command skips stages whose\n"
-         "                    inputs and settings are unchanged and recomputes the others\n\n"
+         "                    inputs and settings are unchanged and recomputes the others\n"
+         "  DIR/report/       figures and index.html from tools/report.sh (run.report = auto: when\n"
+         "                    Python 3 with matplotlib, numpy and h5py is found; yes: required;\n"
+         "                    no: skipped)\n\n"
          "options:\n"
          "  --cohort FILE   cohort file (data.cohort)\n"
          "  --cancer TYPE   one cancer type of a pan-cancer cohort (data.cancer)\n"
@@ -48,5 +51,5 @@ int cmd_run(int argc, char **argv, MPI_Comm comm) {
     ovq_log(OVQ_LOG_WARN, "interrupted; the same command continues where it stopped");
     return EXIT_INTERRUPTED;
   }
-  return CLI_OK;
+  return cli_report(&cfg, out, comm);
 }

@@ -17,7 +17,8 @@ static void help(void) {
          "Writes DIR/tasks/<task>/ (each as oncovq run), then DIR/summary.tsv (all rows plus the\n"
          "hyperparameter columns), DIR/pancancer.tsv (per cancer the best task, feature set and\n"
          "method by log-rank p and by NMI, next to the published labels' log-rank p),\n"
-         "DIR/tasks.tsv, DIR/failed.tsv and DIR/results.h5. A failed task is recorded and the\n"
+         "DIR/tasks.tsv, DIR/failed.tsv, DIR/results.h5 and (run.report) the figures in\n"
+         "DIR/report/. A failed task is recorded and the\n"
          "sweep goes on. Repeating the command skips finished tasks and resumes the others; on\n"
          "SIGTERM / SIGUSR1 it stops after checkpointing and exits with status 3.\n\n"
          "options:\n"
@@ -46,5 +47,5 @@ int cmd_sweep(int argc, char **argv, MPI_Comm comm) {
     ovq_log(OVQ_LOG_WARN, "interrupted; the same command continues where it stopped");
     return EXIT_INTERRUPTED;
   }
-  return CLI_OK;
+  return cli_report(&cfg, out, comm);
 }

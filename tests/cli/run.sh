@@ -14,7 +14,7 @@ expect_ok 2 synth --cancers BRCA --scale 0.1 --genes 300 --mirnas 30 --out c.h5
 SMALL=(--cohort c.h5 --set model.hidden=64,32 --set model.latent=8 --set model.codebook_size=8
        --set train.batch=32 --set train.epochs=4 --set cluster.methods=kmeans,gmm,hclust
        --set cluster.k_min=2 --set cluster.k_max=4 --set cluster.pca_components=8
-       --set run.seeds=1,2 --set eval.tsne=false)
+       --set run.seeds=1,2 --set eval.tsne=false --set run.report=no)
 expect_ok 2 run "${SMALL[@]}" --out r2
 HEADER="cancer	features	method	k	seed	n_samples	n_labelled	nmi	ari	purity	silhouette	logrank_chi2	logrank_p	seconds"
 head -1 r2/summary.tsv | grep -q "^$HEADER" && ok "summary columns in the issue's order" \
