@@ -14,6 +14,8 @@ PACKAGES=(
   libgsl-dev                       # special functions and distributions
   zlib1g-dev                       # .gz inputs
   clang-14 libclang-rt-14-dev      # libFuzzer + sanitizers (tools/fuzz.sh)
+  slurmctld slurmd slurm-client munge  # single-node SLURM for the job scripts' test (tools/slurm.sh)
+  python3-matplotlib python3-h5py python3-numpy  # figures and report (tools/report.sh)
 )
 # The comments above are for readers; strip them from the list.
 mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#')
@@ -31,7 +33,8 @@ if command -v dpkg-query >/dev/null 2>&1; then
 else
   echo "setup: this is not a Debian/Ubuntu system (no dpkg). Install the equivalents of:" >&2
   echo "  Open MPI, parallel HDF5 built with MPI (+ tools), ScaLAPACK for Open MPI, OpenBLAS," >&2
-  echo "  GSL, zlib, CMake >= 3.25, a C11 compiler, pkg-config" >&2
+  echo "  GSL, zlib, CMake >= 3.25, a C11 compiler, pkg-config; SLURM + munge for the job tests;" >&2
+  echo "  Python 3 with numpy, h5py and matplotlib for the figures (tools/report.sh)" >&2
   echo "  (Debian names: ${PACKAGES[*]})" >&2
   exit 1
 fi

@@ -59,6 +59,9 @@ int main(int argc, char **argv) {
       fprintf(stderr, "oncovq: '%s' is not a command (see 'oncovq --help')\n", argv[1]);
   }
   fflush(stdout);
+  /* Every rank reaches here with the same status: wait for all, so a rank that exits non-zero
+   * (e.g. 3 after a stop request) does not make mpirun kill a slower rank mid-write. */
+  MPI_Barrier(MPI_COMM_WORLD);
   MPI_Finalize();
   return rc;
 }
