@@ -25,7 +25,13 @@ awk -F'\t' 'NR == 1 { for (i = 1; i <= NF; i++) c[$i] = i; next }
                "purity", "silhouette", "logrank_p"
         for (j = 1; j <= n; j++) { split(best[keys[j]], f, "\t")
           printf "%-10s %-8s %3s %8.4f %8.4f %8.4f %10s %10s\n", f[c["features"]], f[c["method"]],
-                 f[c["k"]], f[c["nmi"]], f[c["ari"]], f[c["purity"]], f[c["silhouette"]],
-                 f[c["logrank_p"]] } }' "$OUT/brca/summary.tsv"
+                 f[c["k"]], f[c["nmi"]], f[c["ari"]], f[c["purity"]], num(f[c["silhouette"]]),
+                 num(f[c["logrank_p"]]) } }
+  function num(v) { return v == "" ? "" : sprintf("%.4g", v) }' "$OUT/brca/summary.tsv"
 echo "== done: cohort in $OUT/cohort.h5; summary, results and evaluation tables in $OUT/brca/"
 echo "   (summary.tsv, results.h5, eval/*.tsv)"
+if [ -f "$OUT/brca/report/index.html" ]; then
+  echo "   figures: $OUT/brca/report/index.html (PNG and SVG files next to it)"
+else
+  echo "   no figures (see the report message above; tools/report.sh $OUT/brca makes them)"
+fi

@@ -67,6 +67,12 @@ int cli_report(const OvqConfig *cfg, const char *dir, MPI_Comm comm) {
       }
     }
   }
-  MPI_Bcast(&rc, 1, MPI_INT, 0, comm);
+  /* The other ranks wait without spinning a core the report could use. */
+  MPI_Request req;
+  MPI_Ibcast(&rc, 1, MPI_INT, 0, comm, &req);
+  for (int done = 0; !done;) {
+    MPI_Test(&req, &done, MPI_STATUS_IGNORE);
+    if (!done) usleep(50000);
+  }
   return rc;
 }
