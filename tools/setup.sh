@@ -16,6 +16,7 @@ PACKAGES=(
   clang-14 libclang-rt-14-dev      # libFuzzer + sanitizers (tools/fuzz.sh)
   slurmctld slurmd slurm-client munge  # single-node SLURM for the job scripts' test (tools/slurm.sh)
   python3-matplotlib python3-h5py python3-numpy  # figures and report (tools/report.sh)
+  valgrind                         # memcheck of a small end-to-end run (tools/valgrind.sh)
 )
 # The comments above are for readers; strip them from the list.
 mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#')
