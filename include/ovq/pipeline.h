@@ -47,9 +47,11 @@ OvqStatus ovq_stage_train(const OvqConfig *cfg, const OvqCohort *c, const OvqMat
  *   <method>/k<K>/labels int32 [N]      labels for each k
  *   <method>/labels int32 [N]           labels at the k with the highest mean silhouette
  *   <method>/choose_k/<criterion> float64 [nk]: k, silhouette, calinski_harabasz, davies_bouldin,
- *       inertia, loglik, bic, eigengap, cophenetic, cdf_area, seconds (NaN where not defined)
+ *       inertia, loglik, bic, eigengap, cophenetic, cdf_area, seconds (NaN where not defined),
+ *       failed (1: the method failed at this k, e.g. a degenerate mixture; its labels are -1)
  *   <method> attribute k (the chosen k)
- * Errors (same on every rank): unknown method, empty list, k outside 2..N. */
+ * Errors (same on every rank): unknown method, empty list, k outside 2..N. A method failing at
+ * one k is a warning, not an error. */
 OvqStatus ovq_stage_cluster(const OvqConfig *cfg, const OvqClusterData *data, OvqResults *r,
                             const char *prefix, MPI_Comm comm);
 

@@ -47,10 +47,11 @@ void ovq_cluster_data_free(OvqClusterData *d) {
 }
 
 /* Columns of the per-k table: k, the criteria, the seconds. */
-enum { NCOL = 11 };
+enum { NCOL = 12 };
 static const char *const kCols[NCOL] = {"k",       "silhouette", "calinski_harabasz",
                                         "davies_bouldin", "inertia", "loglik", "bic",
-                                        "eigengap", "cophenetic", "cdf_area", "seconds"};
+                                        "eigengap", "cophenetic", "cdf_area", "seconds",
+                                        "failed"};
 
 OvqStatus ovq_stage_cluster(const OvqConfig *cfg, const OvqClusterData *data, OvqResults *r,
                             const char *prefix, MPI_Comm comm) {
@@ -90,37 +91,49 @@ OvqStatus ovq_stage_cluster(const OvqConfig *cfg, const OvqClusterData *data, Ov
       OvqClusterDiag dg;
       double t0 = ovq_time();
       st = ovq_cluster_run(meth, cfg, k, data, comm, labels, &dg);
-      if (st != OVQ_OK) break;
       double area = NAN;
-      if (cfg->cluster.consensus_reps > 0) {
+      if (st == OVQ_OK && cfg->cluster.consensus_reps > 0) {
         /* Consensus labels replace the single run's; its silhouette is recomputed. */
         OvqConsensusResult cr;
         st = ovq_consensus_run(meth, cfg, k, (int)cfg->cluster.consensus_reps,
                                cfg->cluster.consensus_fraction, data, comm, labels, &cr);
-        if (st != OVQ_OK) break;
-        area = cr.cdf_area;
-        double s;
-        dg.silhouette = NAN;
-        if (ovq_silhouette(data->all, data->n_local, data->d_all, labels, k, comm, NULL, &s) ==
-            OVQ_OK)
-          dg.silhouette = s;
-        else
-          ovq_error_clear();
+        if (st == OVQ_OK) {
+          area = cr.cdf_area;
+          double s;
+          dg.silhouette = NAN;
+          if (ovq_silhouette(data->all, data->n_local, data->d_all, labels, k, comm, NULL, &s) ==
+              OVQ_OK)
+            dg.silhouette = s;
+          else
+            ovq_error_clear();
+        }
+      }
+      /* A method that fails at one k (a degenerate mixture, a singular matrix: the same on
+       * every rank) does not end the stage: its labels are unknown (-1) and its row NaN. */
+      const int failed = st != OVQ_OK;
+      if (failed) {
+        ovq_log(OVQ_LOG_WARN, "%s k=%d failed: %s; its labels are left unknown", meth, k,
+                ovq_error_message());
+        ovq_error_clear();
+        st = OVQ_OK;
+        for (int64_t i = 0; i < n_local; i++) labels[i] = -1;
+        dg.silhouette = dg.calinski_harabasz = dg.davies_bouldin = dg.inertia = NAN;
+        dg.loglik = dg.bic = dg.eigengap = dg.cophenetic = NAN;
       }
       double secs = ovq_time_max(ovq_time() - t0, comm);
       int q = k - k_lo;
       double row[NCOL] = {k,         dg.silhouette, dg.calinski_harabasz, dg.davies_bouldin,
                           dg.inertia, dg.loglik,    dg.bic,               dg.eigengap,
-                          dg.cophenetic, area,      secs};
+                          dg.cophenetic, area,      secs,                 failed};
       for (int c = 0; c < NCOL; c++) tab[c * nk + q] = row[c];
       char line[320] = "";
-      for (int c = 1; c < NCOL - 1; c++)
+      for (int c = 1; c < NCOL - 2; c++)
         if (!isnan(row[c]))
           snprintf(line + strlen(line), sizeof line - strlen(line), " %s %.6g", kCols[c], row[c]);
-      ovq_log(OVQ_LOG_INFO, "%s k=%d:%s (%.2f s)", meth, k, line, secs);
+      if (!failed) ovq_log(OVQ_LOG_INFO, "%s k=%d:%s (%.2f s)", meth, k, line, secs);
       snprintf(name, sizeof name, "%s/clusters/%s/k%d/labels", prefix, meth, k);
       ovq_results_write_rows(r, name, H5T_NATIVE_INT32, labels, N, 0, data->row_start, n_local);
-      if (best_k < 0 || dg.silhouette > best_s) {
+      if (best_k < 0 || (!failed && (dg.silhouette > best_s || best_s == -INFINITY))) {
         best_k = k;
         best_s = isnan(dg.silhouette) ? -INFINITY : dg.silhouette;
         memcpy(best, labels, sizeof(int32_t) * (size_t)n_local);

@@ -62,12 +62,14 @@ cut -f1-13,15- kill/summary.tsv | sort >b.tsv
 cmp -s a.tsv b.tsv && ok "resumed after SIGKILL: the uninterrupted summary" \
   || bad "resumed summary differs: $(diff a.tsv b.tsv | head -4)"
 
-# A task that fails is recorded and the others finish.
+# A task that fails is recorded and the others finish: k = 20 is more than GBM's 17 samples.
 expect_ok 2 sweep "${S[@]}" --set sweep.models=vqvae --set sweep.codebook_size=4 \
-  --set cluster.methods=kmeans,gmm --set sweep.lr=1e-3,10 --set sweep.epochs=20 --out fail
-grep -q "failed" err && [ "$(wc -l <fail/failed.tsv)" -ge 2 ] && [ -s fail/summary.tsv ] \
-  && ok "failed task recorded, summary written: $(sed -n 2p fail/failed.tsv | cut -c1-100)" \
-  || echo "note: no task failed with lr = 10 on this machine (nothing to record)"
+  --set cluster.k_min=20 --set cluster.k_max=20 --out fail
+[ "$(grep -c "failed after" err)" -eq 2 ] && grep -q "^GBM_baseline	k = 20" fail/failed.tsv \
+  && grep -q "^BRCA	" fail/summary.tsv && ! grep -q "^GBM	" fail/summary.tsv \
+  && grep -q "GBM_baseline	GBM	baseline.*failed" fail/tasks.tsv \
+  && ok "GBM's 2 tasks failed and were recorded, BRCA's finished: $(sed -n 2p fail/failed.tsv | cut -c1-90)" \
+  || bad "failed tasks not recorded as expected: $(cat fail/failed.tsv)"
 
 # Bad grids: clear messages, exit non-zero on every rank, nothing written.
 expect_fail 2 "no sample of cancer type 'XYZ'" sweep "${S[@]}" --set sweep.cancers=BRCA,XYZ --out bad1
