@@ -431,7 +431,15 @@ char *ovq_config_to_ini(const OvqConfig *c) {
       section = k->section;
     }
     format_value(c, k, value, sizeof value);
-    snprintf(line, sizeof line, "%s = %s\n", k->name, value);
+    /* The parser trims a value and drops one pair of matching quotes around it: a string that
+     * starts or ends with white space, or is itself quoted, is written in quotes so that it
+     * reads back unchanged. */
+    size_t n = strlen(value);
+    int quote = n > 0 && (isspace((unsigned char)value[0]) ||
+                          isspace((unsigned char)value[n - 1]) ||
+                          (n >= 2 && (value[0] == '"' || value[0] == '\'') &&
+                           value[n - 1] == value[0]));
+    snprintf(line, sizeof line, quote ? "%s = \"%s\"\n" : "%s = %s\n", k->name, value);
     append(&out, &len, &cap, line);
   }
   return out;

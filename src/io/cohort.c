@@ -185,9 +185,17 @@ static OvqStatus open_dataset(const Reader *r, const char *name, int rank, H5T_c
                               int64_t n0, int64_t n1, hid_t *dset, hsize_t dims[2]) {
   if (!exists(r->file, name))
     return ovq_error("%s: not a valid cohort file: dataset %s is missing", r->path, name);
-  *dset = OVQ_H5_CHECK(H5Dopen2(r->file, name, H5P_DEFAULT));
-  hid_t sp = OVQ_H5_CHECK(H5Dget_space(*dset));
-  hid_t t = OVQ_H5_CHECK(H5Dget_type(*dset));
+  /* The name may be a group, a dangling link or a damaged object: a user's bad file. */
+  *dset = H5Dopen2(r->file, name, H5P_DEFAULT);
+  if (*dset < 0)
+    return ovq_error("%s: not a valid cohort file: %s is not a readable dataset", r->path, name);
+  hid_t sp = H5Dget_space(*dset), t = H5Dget_type(*dset);
+  if (sp < 0 || t < 0) {
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    H5Dclose(*dset);
+    return ovq_error("%s: dataset %s is damaged", r->path, name);
+  }
   int nd = H5Sget_simple_extent_ndims(sp);
   dims[0] = dims[1] = 0;
   if (nd == rank) H5Sget_simple_extent_dims(sp, dims, NULL);
@@ -210,6 +218,9 @@ static OvqStatus open_dataset(const Reader *r, const char *name, int rank, H5T_c
   else if (rank == 2 && n1 >= 0 && (int64_t)dims[1] != n1)
     st = ovq_error("%s: dataset %s has %llu columns, expected %lld", r->path, name,
                    (unsigned long long)dims[1], (long long)n1);
+  else if (!ovq_h5_shape_ok(*dset)) /* before anything is allocated for its shape */
+    st = ovq_error("%s: dataset %s is damaged (its shape does not match the data stored)",
+                   r->path, name);
   if (st != OVQ_OK) H5Dclose(*dset);
   return st;
 }
@@ -225,10 +236,11 @@ static OvqStatus read_strings(const Reader *r, const char *name, int64_t n0, con
   H5Tclose(ft);
   ovq_strings_alloc(s, n, w);
   hid_t mt = ovq_h5_str_type(w);
-  ovq_h5_read_rows(d, mt, s->data, rows, n, 1, comm);
+  OvqStatus st = ovq_h5_read_rows(d, mt, s->data, rows, n, 1, comm);
   H5Tclose(mt);
   H5Dclose(d);
-  return OVQ_OK;
+  if (st != OVQ_OK) ovq_strings_free(s);
+  return st;
 }
 
 static OvqStatus read_numbers(const Reader *r, const char *name, H5T_class_t cls, hid_t mem_type,
@@ -238,37 +250,36 @@ static OvqStatus read_numbers(const Reader *r, const char *name, H5T_class_t cls
   hsize_t dims[2];
   if (open_dataset(r, name, ncols > 0 ? 2 : 1, cls, n0, ncols > 0 ? ncols : -1, &d, dims) != OVQ_OK)
     return OVQ_ERR;
-  ovq_h5_read_rows(d, mem_type, buf, rows, n, ncols > 0 ? ncols : 1, comm);
+  OvqStatus st = ovq_h5_read_rows(d, mem_type, buf, rows, n, ncols > 0 ? ncols : 1, comm);
   H5Dclose(d);
-  return OVQ_OK;
+  return st;
 }
 
 static OvqStatus check_format(const Reader *r) {
-  if (H5Aexists(r->file, "format") <= 0)
+  char *fmt = NULL;
+  int got = ovq_h5_get_string_attr(r->file, "format", &fmt);
+  if (got == 0)
     return ovq_error("%s: not an OncoVQ cohort file (no 'format' attribute; make one with "
                      "'oncovq import' or 'oncovq synth')", r->path);
-  char *fmt = NULL;
-  hid_t a = OVQ_H5_CHECK(H5Aopen(r->file, "format", H5P_DEFAULT));
-  hid_t t = OVQ_H5_CHECK(H5Aget_type(a));
   OvqStatus st = OVQ_OK;
-  if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0) {
+  if (got < 0)
     st = ovq_error("%s: not an OncoVQ cohort file (bad 'format' attribute)", r->path);
-  } else {
-    size_t len = H5Tget_size(t);
-    fmt = OVQ_CALLOC(len + 1, 1);
-    OVQ_H5_CHECK(H5Aread(a, t, fmt));
-    if (strcmp(fmt, OVQ_COHORT_FORMAT) != 0)
-      st = ovq_error("%s: not a cohort file (format is '%s')", r->path, fmt);
-  }
-  H5Tclose(t);
-  H5Aclose(a);
+  else if (strcmp(fmt, OVQ_COHORT_FORMAT) != 0)
+    st = ovq_error("%s: not a cohort file (format is '%s')", r->path, fmt);
   free(fmt);
   if (st != OVQ_OK) return st;
   int version = 0;
   if (H5Aexists(r->file, "format_version") > 0) {
-    a = OVQ_H5_CHECK(H5Aopen(r->file, "format_version", H5P_DEFAULT));
-    OVQ_H5_CHECK(H5Aread(a, H5T_NATIVE_INT, &version));
-    H5Aclose(a);
+    /* One integer (H5Aread would write every element of an array into `version`). */
+    hid_t a = H5Aopen(r->file, "format_version", H5P_DEFAULT);
+    hid_t t = a >= 0 ? H5Aget_type(a) : -1, sp = a >= 0 ? H5Aget_space(a) : -1;
+    int ok = t >= 0 && sp >= 0 && H5Sget_simple_extent_npoints(sp) == 1 &&
+             H5Tget_class(t) == H5T_INTEGER && H5Aread(a, H5T_NATIVE_INT, &version) >= 0;
+    if (sp >= 0) H5Sclose(sp);
+    if (t >= 0) H5Tclose(t);
+    if (a >= 0) H5Aclose(a);
+    if (!ok)
+      return ovq_error("%s: not an OncoVQ cohort file (bad 'format_version' attribute)", r->path);
   }
   if (version < 1 || version > OVQ_COHORT_FORMAT_VERSION)
     return ovq_error("%s: cohort format version %d is not supported (this oncovq reads up to %d)",
@@ -434,19 +445,8 @@ OvqStatus ovq_h5_read_string_attr(const char *path, const char *name, MPI_Comm c
   hid_t file;
   if (ovq_h5_open_read(path, comm, &file) != OVQ_OK) return OVQ_ERR;
   OvqStatus st = OVQ_OK;
-  if (H5Aexists(file, name) > 0) {
-    hid_t a = OVQ_H5_CHECK(H5Aopen(file, name, H5P_DEFAULT));
-    hid_t t = OVQ_H5_CHECK(H5Aget_type(a));
-    if (H5Tget_class(t) == H5T_STRING && H5Tis_variable_str(t) <= 0) {
-      size_t len = H5Tget_size(t);
-      *out = OVQ_CALLOC(len + 1, 1);
-      OVQ_H5_CHECK(H5Aread(a, t, *out));
-    } else {
-      st = ovq_error("%s: attribute '%s' is not a fixed-length string", path, name);
-    }
-    H5Tclose(t);
-    H5Aclose(a);
-  }
+  if (ovq_h5_get_string_attr(file, name, out) < 0)
+    st = ovq_error("%s: attribute '%s' is not a fixed-length string (or is damaged)", path, name);
   H5Fclose(file);
   return st;
 }

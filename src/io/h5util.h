@@ -20,6 +20,17 @@ OvqStatus ovq_h5_create_tmp(const char *path, MPI_Comm comm, hid_t *file, char *
 /* Closes the file, then renames tmp over path (rank 0). On failure removes tmp. */
 OvqStatus ovq_h5_commit(hid_t file, const char *tmp, const char *path, MPI_Comm comm);
 
+/* Local. A write to a file being created (loc: the file or an object in it) failed: prints which
+ * file, what and why (e.g. no space left on the device), removes the partial temporary files of
+ * this process and ends the job on every rank with exit status 1. For failures that may occur
+ * on one rank only (the ranks cannot agree on a status). */
+_Noreturn void ovq_h5_write_failed(hid_t loc, const char *what);
+
+/* Collective. Ends the job (as ovq_h5_write_failed, on every rank) unless the device of the file
+ * of loc has room for `bytes` more plus the file's pending metadata and a margin. Call before
+ * writes that HDF5 does not survive failing (metadata flushes, H5Ocopy). */
+void ovq_h5_ensure_space(hid_t loc, double bytes, const char *what, MPI_Comm comm);
+
 /* Local. Fixed-length NUL-terminated string type of the given width (caller closes). */
 hid_t ovq_h5_str_type(int width);
 
@@ -33,12 +44,23 @@ void ovq_h5_write_replicated(hid_t loc, const char *name, hid_t type, const void
                              MPI_Comm comm);
 
 /* Reads rows `rows[0..n)` (ascending file rows) of a rank-1 or rank-2 dataset into buf, each row
- * ncols elements of mem_type (ncols = 1 for rank 1). */
-void ovq_h5_read_rows(hid_t dset, hid_t mem_type, void *buf, const int64_t *rows, int64_t n,
-                      int64_t ncols, MPI_Comm comm);
+ * ncols elements of mem_type (ncols = 1 for rank 1). OVQ_ERR on every rank, with a message naming
+ * the file and dataset, if the data cannot be read (damaged file, type that does not convert). */
+OvqStatus ovq_h5_read_rows(hid_t dset, hid_t mem_type, void *buf, const int64_t *rows, int64_t n,
+                           int64_t ncols, MPI_Comm comm);
 
 /* Writes a scalar string / int attribute on an object. */
 void ovq_h5_write_string_attr(hid_t obj, const char *name, const char *value);
 void ovq_h5_write_int_attr(hid_t obj, const char *name, int value);
+
+/* Local. Reads the attribute `name` of obj, which must hold one fixed-length string, into a new
+ * string (caller frees). Returns 1 (*out set), 0 if there is no such attribute, -1 if it is not
+ * one fixed-length string (another type, several values) or cannot be read (damaged file). */
+int ovq_h5_get_string_attr(hid_t obj, const char *name, char **out);
+
+/* Local. Whether a dataset's stored data match its shape: 0 if elements x element size
+ * overflows, or if a contiguous or compact dataset holds another number of bytes (a damaged
+ * shape, or data never written). Chunked datasets (perhaps compressed) are not checked. */
+int ovq_h5_shape_ok(hid_t dset);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "h5util.h"
 #include "ovq/version.h"
@@ -127,7 +128,14 @@ OvqStatus ovq_results_copy(OvqResults *r, const char *src_path, const char *src_
   st = ovq_status_agree(r->comm, st);
   if (st == OVQ_OK) {
     make_parents(r->file, dst_obj);
-    OVQ_H5_CHECK(H5Ocopy(src, src_obj, r->file, dst_obj, H5P_DEFAULT, H5P_DEFAULT));
+    /* Copies data too: HDF5 can crash when a write of H5Ocopy fails, so first make sure the
+     * device has room (the whole source file's size, an upper bound). */
+    char what[1200];
+    snprintf(what, sizeof what, "copying %s of %s into it", src_obj, src_path);
+    struct stat sb;
+    ovq_h5_ensure_space(r->file, stat(src_path, &sb) == 0 ? (double)sb.st_size : 0.0, what, r->comm);
+    if (H5Ocopy(src, src_obj, r->file, dst_obj, H5P_DEFAULT, H5P_DEFAULT) < 0)
+      ovq_h5_write_failed(r->file, what);
   }
   if (src >= 0) H5Fclose(src);
   return st;
@@ -163,21 +171,12 @@ OvqStatus ovq_results_open(OvqResults *r, const char *path, MPI_Comm comm) {
 }
 
 OvqStatus ovq_results_read_attr(OvqResults *r, const char *name, char **value) {
-  *value = NULL;
-  if (H5Aexists(r->file, name) <= 0)
-    return ovq_error("%s: attribute '%s' is missing", r->path, name);
-  hid_t a = OVQ_H5_CHECK(H5Aopen(r->file, name, H5P_DEFAULT));
-  hid_t t = OVQ_H5_CHECK(H5Aget_type(a));
-  OvqStatus st = OVQ_OK;
-  if (H5Tget_class(t) != H5T_STRING || H5Tis_variable_str(t) > 0) {
-    st = ovq_error("%s: attribute '%s' is not a fixed-length string", r->path, name);
-  } else {
-    *value = OVQ_CALLOC(H5Tget_size(t) + 1, 1);
-    OVQ_H5_CHECK(H5Aread(a, t, *value));
-  }
-  H5Tclose(t);
-  H5Aclose(a);
-  return st;
+  int got = ovq_h5_get_string_attr(r->file, name, value);
+  if (got == 0) return ovq_error("%s: attribute '%s' is missing", r->path, name);
+  if (got < 0)
+    return ovq_error("%s: attribute '%s' is not a fixed-length string (or is damaged)", r->path,
+                     name);
+  return OVQ_OK;
 }
 
 static OvqStatus open_whole(OvqResults *r, const char *name, hid_t *d, int64_t *rows,
@@ -186,15 +185,22 @@ static OvqStatus open_whole(OvqResults *r, const char *name, hid_t *d, int64_t *
     /* Intermediate groups may be missing too; H5Lexists fails on those, which also means no. */
     return ovq_error("%s: dataset %s is missing", r->path, name);
   }
-  *d = OVQ_H5_CHECK(H5Dopen2(r->file, name, H5P_DEFAULT));
-  hid_t sp = OVQ_H5_CHECK(H5Dget_space(*d));
+  /* A group, a dangling link or a damaged object at that name: a user's bad file. */
+  *d = H5Dopen2(r->file, name, H5P_DEFAULT);
+  if (*d < 0) return ovq_error("%s: %s is not a readable dataset", r->path, name);
+  hid_t sp = H5Dget_space(*d);
   hsize_t dims[2] = {0, 1};
-  int nd = H5Sget_simple_extent_ndims(sp);
-  H5Sget_simple_extent_dims(sp, dims, NULL);
-  H5Sclose(sp);
+  int nd = sp < 0 ? -1 : H5Sget_simple_extent_ndims(sp);
+  if (nd >= 1 && nd <= 2) H5Sget_simple_extent_dims(sp, dims, NULL);
+  if (sp >= 0) H5Sclose(sp);
   if (nd < 1 || nd > 2) {
     H5Dclose(*d);
     return ovq_error("%s: dataset %s has %d dimensions", r->path, name, nd);
+  }
+  if (!ovq_h5_shape_ok(*d)) { /* before anything is allocated for its shape */
+    H5Dclose(*d);
+    return ovq_error("%s: dataset %s is damaged (its shape does not match the data stored)",
+                     r->path, name);
   }
   *rows = (int64_t)dims[0];
   *cols = nd == 2 ? (int64_t)dims[1] : 1;
@@ -209,11 +215,16 @@ OvqStatus ovq_results_read_array(OvqResults *r, const char *name, hid_t mem_type
   int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(rows > 0 ? rows : 1));
   for (int64_t i = 0; i < rows; i++) idx[i] = i;
   *data = OVQ_MALLOC(H5Tget_size(mem_type) * (size_t)(rows * cols > 0 ? rows * cols : 1));
-  ovq_h5_read_rows(d, mem_type, *data, idx, rows, cols, r->comm);
+  OvqStatus st = ovq_h5_read_rows(d, mem_type, *data, idx, rows, cols, r->comm);
   free(idx);
   H5Dclose(d);
   *n = rows * cols;
-  return OVQ_OK;
+  if (st != OVQ_OK) {
+    free(*data);
+    *data = NULL;
+    *n = 0;
+  }
+  return st;
 }
 
 OvqStatus ovq_results_read_block(OvqResults *r, const char *name, hid_t mem_type, void **data,
@@ -229,14 +240,18 @@ OvqStatus ovq_results_read_block(OvqResults *r, const char *name, hid_t mem_type
   int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(b.count > 0 ? b.count : 1));
   for (int64_t i = 0; i < b.count; i++) idx[i] = b.start + i;
   *data = OVQ_MALLOC(H5Tget_size(mem_type) * (size_t)(b.count * cols > 0 ? b.count * cols : 1));
-  ovq_h5_read_rows(d, mem_type, *data, idx, b.count, cols, r->comm);
+  OvqStatus st = ovq_h5_read_rows(d, mem_type, *data, idx, b.count, cols, r->comm);
   free(idx);
   H5Dclose(d);
   *n_total = rows;
   *n_cols = cols;
   *row_start = b.start;
   *n_local = b.count;
-  return OVQ_OK;
+  if (st != OVQ_OK) {
+    free(*data);
+    *data = NULL;
+  }
+  return st;
 }
 
 OvqStatus ovq_results_read_strings(OvqResults *r, const char *name, OvqStrings *s) {
@@ -255,11 +270,12 @@ OvqStatus ovq_results_read_strings(OvqResults *r, const char *name, OvqStrings *
   int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)(rows > 0 ? rows : 1));
   for (int64_t i = 0; i < rows; i++) idx[i] = i;
   hid_t mt = ovq_h5_str_type(w);
-  ovq_h5_read_rows(d, mt, s->data, idx, rows, 1, r->comm);
+  OvqStatus st = ovq_h5_read_rows(d, mt, s->data, idx, rows, 1, r->comm);
   H5Tclose(mt);
   free(idx);
   H5Dclose(d);
-  return OVQ_OK;
+  if (st != OVQ_OK) ovq_strings_free(s);
+  return st;
 }
 
 void ovq_results_close(OvqResults *r) {

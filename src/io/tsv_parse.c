@@ -231,6 +231,9 @@ int64_t ovq_tsv_parse_rows(const char *buf, size_t len, char delim, int64_t n_co
       id_off++;
       id_len -= 2;
     }
+    /* The id is stored as a C string: it ends at a NUL byte (one at its start makes it empty,
+     * as the header's column ids are). */
+    id_len = strnlen(buf + id_off, id_len);
     err->line = li;
     if (id_len == 0 || id_len > OVQ_TSV_MAX_ID) {
       err->fault = id_len ? OVQ_ROW_LONG_ID : OVQ_ROW_EMPTY_ID;

@@ -72,10 +72,10 @@ typedef struct OvqSpan {
 } OvqSpan;
 
 /* Parses the data lines buf[0..len) of a matrix with n_cols >= 1 values per row: row r's id (its
- * first cell, without a pair of surrounding double quotes) goes to ids[r], its values to
- * x[r * n_cols .. (r + 1) * n_cols) (missing = NaN). Empty lines are skipped; x and ids must have
- * room for ovq_tsv_count_lines(buf, len) rows. Reads only buf[0..len). Returns the number of rows,
- * or -1 with *err describing the first faulty line. */
+ * first cell, without a pair of surrounding double quotes, up to a NUL byte) goes to ids[r], its
+ * values to x[r * n_cols .. (r + 1) * n_cols) (missing = NaN). Empty lines are skipped; x and ids
+ * must have room for ovq_tsv_count_lines(buf, len) rows. Reads only buf[0..len). Returns the
+ * number of rows, or -1 with *err describing the first faulty line. */
 int64_t ovq_tsv_parse_rows(const char *buf, size_t len, char delim, int64_t n_cols, float *x,
                            OvqSpan *ids, OvqRowError *err);
 

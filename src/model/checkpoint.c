@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 static size_t elem_size(CkptType t) { return t == CKPT_FLOAT ? sizeof(float) : 8; }
@@ -25,7 +26,37 @@ static uint64_t checksum(const CkptArray *a, int n) {
   return h;
 }
 
+/* Free bytes on the file system of `path`'s directory (< 0 if unknown). */
+static double free_bytes(const char *path) {
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s", path);
+  char *slash = strrchr(dir, '/');
+  if (slash)
+    slash[slash == dir ? 1 : 0] = '\0';
+  else
+    snprintf(dir, sizeof dir, ".");
+  struct statvfs v;
+  return statvfs(dir, &v) == 0 ? (double)v.f_bavail * (double)v.f_frsize : -1.0;
+}
+
+/* Why a write failed: errno's text when it names a cause, or a full device. */
+static const char *why(int err, const char *path) {
+  double avail = free_bytes(path);
+  if (err == ENOSPC || (avail >= 0 && avail < 1048576.0)) return "no space left on the device";
+  if (err == EDQUOT || err == EFBIG || err == EIO || err == EROFS) return strerror(err);
+  return "I/O error";
+}
+
 static OvqStatus write_local(const char *path, const char *fingerprint, const CkptArray *a, int n) {
+  /* The space first: a device that fills up half-way makes HDF5's close fail, and a file that
+   * failed to close crashes HDF5 when the library shuts down. */
+  double need = 65536.0;
+  for (int i = 0; i < n; i++) need += (double)a[i].count * (double)elem_size(a[i].type) + 4096.0;
+  double avail = free_bytes(path);
+  if (avail >= 0 && avail < need)
+    return ovq_error("%s: cannot write the checkpoint: no space left on the device (%.1f MiB free, "
+                     "%.1f MiB needed); the previous checkpoint, if any, is kept",
+                     path, avail / 1048576.0, need / 1048576.0);
   size_t len = strlen(path) + 32;
   char *tmp = OVQ_MALLOC(len);
   snprintf(tmp, len, "%s.part-%ld", path, (long)getpid());
@@ -38,14 +69,15 @@ static OvqStatus write_local(const char *path, const char *fingerprint, const Ck
   fclose(probe);
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   OvqStatus st = OVQ_OK;
-  if (f < 0) st = ovq_error("%s: HDF5 cannot create the checkpoint", tmp);
+  if (f < 0) st = ovq_error("%s: HDF5 cannot create the checkpoint %s", path, tmp);
   for (int i = 0; st == OVQ_OK && i < n; i++) {
     hsize_t dim = (hsize_t)a[i].count;
     hid_t sp = OVQ_H5_CHECK(H5Screate_simple(1, &dim, NULL));
     hid_t d = H5Dcreate2(f, a[i].name, mem_type(a[i].type), sp, H5P_DEFAULT, H5P_DEFAULT,
                          H5P_DEFAULT);
     if (d < 0 || H5Dwrite(d, mem_type(a[i].type), H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0)
-      st = ovq_error("%s: writing %s failed (disk full?)", tmp, a[i].name);
+      st = ovq_error("%s: cannot write the checkpoint: writing %s to %s failed: %s; the previous "
+                     "checkpoint, if any, is kept", path, a[i].name, tmp, why(errno, tmp));
     if (d >= 0) H5Dclose(d);
     H5Sclose(sp);
   }
@@ -63,12 +95,43 @@ static OvqStatus write_local(const char *path, const char *fingerprint, const Ck
     if (at >= 0) H5Aclose(at);
     H5Sclose(sp);
   }
-  if (f >= 0 && H5Fclose(f) < 0 && st == OVQ_OK) st = ovq_error("%s: closing failed (disk full?)", tmp);
+  /* Everything out before closing, where a failure can still be cleaned up. */
+  if (st == OVQ_OK && f >= 0 && H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
+    st = ovq_error("%s: cannot write the checkpoint: writing %s failed: %s; the previous "
+                   "checkpoint, if any, is kept", path, tmp, why(errno, tmp));
+  /* After a failure (the device filled up after the check above), emptying the file gives back
+   * its space and one more flush lets HDF5 write out what it still holds, so the close below
+   * succeeds: a file that failed to close crashes HDF5 when the library shuts down (seen with a
+   * failed metadata flush on a full tmpfs; with this, the close succeeds there). */
+  if (st != OVQ_OK && f >= 0 && truncate(tmp, 0) == 0) H5Fflush(f, H5F_SCOPE_LOCAL);
+  if (f >= 0 && H5Fclose(f) < 0 && st == OVQ_OK)
+    st = ovq_error("%s: cannot write the checkpoint: closing %s failed: %s", path, tmp,
+                   why(errno, tmp));
   if (st == OVQ_OK && rename(tmp, path) != 0)
     st = ovq_error("%s: cannot rename the checkpoint into place: %s", path, strerror(errno));
   if (st != OVQ_OK) remove(tmp);
   free(tmp);
   return st;
+}
+
+OvqStatus ovq_ckpt_check_writable(const char *path, MPI_Comm comm) {
+  int rank;
+  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  OvqStatus st = OVQ_OK;
+  if (rank == 0) {
+    size_t len = strlen(path) + 32;
+    char *tmp = OVQ_MALLOC(len);
+    snprintf(tmp, len, "%s.part-%ld", path, (long)getpid());
+    FILE *probe = fopen(tmp, "wb");
+    if (!probe)
+      st = ovq_error("%s: cannot write checkpoint: %s", path, strerror(errno));
+    else {
+      fclose(probe);
+      remove(tmp);
+    }
+    free(tmp);
+  }
+  return ovq_status_agree(comm, st);
 }
 
 OvqStatus ovq_ckpt_write(const char *path, const char *fingerprint, const CkptArray *arrays,
@@ -79,23 +142,40 @@ OvqStatus ovq_ckpt_write(const char *path, const char *fingerprint, const CkptAr
   return ovq_status_agree(comm, st);
 }
 
+/* The end of every message about a checkpoint that is refused. */
+#define NOT_LOADING "; not loading it (remove it to train from the start)"
+
 static OvqStatus read_local(const char *path, const char *fingerprint, CkptArray *a, int n) {
   if (access(path, R_OK) != 0)
     return ovq_error("%s: cannot open checkpoint: %s", path, strerror(errno));
-  if (H5Fis_hdf5(path) <= 0) return ovq_error("%s: the checkpoint is not an HDF5 file", path);
+  if (H5Fis_hdf5(path) <= 0)
+    return ovq_error("%s: the checkpoint is not an HDF5 file (damaged?)" NOT_LOADING, path);
   hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-  if (f < 0) return ovq_error("%s: the checkpoint is damaged (HDF5 cannot open it)", path);
+  if (f < 0)
+    return ovq_error("%s: the checkpoint is damaged (HDF5 cannot open it: truncated?)" NOT_LOADING,
+                     path);
+  /* Every HDF5 call below can fail on a damaged file: each failure is a user error that names
+   * the file, never an abort. */
   OvqStatus st = OVQ_OK;
   char *fp = NULL;
   if (H5Aexists(f, "fingerprint") <= 0 || H5Aexists(f, "checksum") <= 0) {
-    st = ovq_error("%s: not an OncoVQ checkpoint (no fingerprint/checksum)", path);
+    st = ovq_error("%s: not an OncoVQ checkpoint, or a damaged one (no fingerprint/checksum)"
+                   NOT_LOADING, path);
   } else {
-    hid_t at = OVQ_H5_CHECK(H5Aopen(f, "fingerprint", H5P_DEFAULT));
-    hid_t t = OVQ_H5_CHECK(H5Aget_type(at));
-    fp = OVQ_CALLOC(H5Tget_size(t) + 1, 1);
-    if (H5Aread(at, t, fp) < 0) st = ovq_error("%s: the checkpoint is damaged", path);
-    H5Tclose(t);
-    H5Aclose(at);
+    hid_t at = H5Aopen(f, "fingerprint", H5P_DEFAULT);
+    hid_t t = at >= 0 ? H5Aget_type(at) : -1;
+    size_t sz = t >= 0 ? H5Tget_size(t) : 0;
+    if (t < 0 || H5Tget_class(t) != H5T_STRING || sz == 0 || sz > 65536) {
+      st = ovq_error("%s: the checkpoint is damaged (its fingerprint cannot be read)"
+                     NOT_LOADING, path);
+    } else {
+      fp = OVQ_CALLOC(sz + 1, 1);
+      if (H5Aread(at, t, fp) < 0)
+        st = ovq_error("%s: the checkpoint is damaged (its fingerprint cannot be read)"
+                       NOT_LOADING, path);
+    }
+    if (t >= 0) H5Tclose(t);
+    if (at >= 0) H5Aclose(at);
     if (st == OVQ_OK && strcmp(fp, fingerprint) != 0)
       st = ovq_error("%s: the checkpoint was written by a different model or run configuration "
                      "(checkpoint: %s; this run: %s); remove it or point train.checkpoint elsewhere",
@@ -103,27 +183,33 @@ static OvqStatus read_local(const char *path, const char *fingerprint, CkptArray
   }
   for (int i = 0; st == OVQ_OK && i < n; i++) {
     if (H5Lexists(f, a[i].name, H5P_DEFAULT) <= 0) {
-      st = ovq_error("%s: the checkpoint lacks %s", path, a[i].name);
+      st = ovq_error("%s: the checkpoint lacks %s (damaged?)" NOT_LOADING, path, a[i].name);
       break;
     }
-    hid_t d = OVQ_H5_CHECK(H5Dopen2(f, a[i].name, H5P_DEFAULT));
-    hid_t sp = OVQ_H5_CHECK(H5Dget_space(d));
-    hssize_t cnt = H5Sget_simple_extent_npoints(sp);
-    if (cnt != (hssize_t)a[i].count)
-      st = ovq_error("%s: %s has %lld values, expected %lld", path, a[i].name, (long long)cnt,
-                     (long long)a[i].count);
+    hid_t d = H5Dopen2(f, a[i].name, H5P_DEFAULT);
+    hid_t sp = d >= 0 ? H5Dget_space(d) : -1;
+    hssize_t cnt = sp >= 0 ? H5Sget_simple_extent_npoints(sp) : -1;
+    if (d < 0 || sp < 0 || cnt < 0)
+      st = ovq_error("%s: the checkpoint is damaged (%s cannot be opened)" NOT_LOADING, path,
+                     a[i].name);
+    else if (cnt != (hssize_t)a[i].count)
+      st = ovq_error("%s: the checkpoint's %s has %lld values, this run expects %lld (damaged?)"
+                     NOT_LOADING, path, a[i].name, (long long)cnt, (long long)a[i].count);
     else if (H5Dread(d, mem_type(a[i].type), H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0)
-      st = ovq_error("%s: reading %s failed (damaged file?)", path, a[i].name);
-    H5Sclose(sp);
-    H5Dclose(d);
+      st = ovq_error("%s: the checkpoint is damaged (reading %s failed)" NOT_LOADING, path,
+                     a[i].name);
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
   }
   if (st == OVQ_OK) {
     uint64_t want = 0;
-    hid_t at = OVQ_H5_CHECK(H5Aopen(f, "checksum", H5P_DEFAULT));
-    H5Aread(at, H5T_NATIVE_UINT64, &want);
-    H5Aclose(at);
-    if (checksum(a, n) != want)
-      st = ovq_error("%s: the checkpoint is damaged (checksum mismatch); not loading it", path);
+    hid_t at = H5Aopen(f, "checksum", H5P_DEFAULT);
+    if (at < 0 || H5Aread(at, H5T_NATIVE_UINT64, &want) < 0)
+      st = ovq_error("%s: the checkpoint is damaged (its checksum cannot be read)" NOT_LOADING,
+                     path);
+    else if (checksum(a, n) != want)
+      st = ovq_error("%s: the checkpoint is damaged (checksum mismatch)" NOT_LOADING, path);
+    if (at >= 0) H5Aclose(at);
   }
   free(fp);
   H5Fclose(f);

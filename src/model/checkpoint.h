@@ -18,6 +18,10 @@ typedef struct CkptArray {
   void *data; /* [count]: read from when writing, filled when reading */
 } CkptArray;
 
+/* Collective on comm. Checks (rank 0) that a checkpoint can be created at path, so a read-only or
+ * missing directory is an error before training instead of at the first checkpoint. */
+OvqStatus ovq_ckpt_check_writable(const char *path, MPI_Comm comm);
+
 /* Collective on comm (rank 0 writes). */
 OvqStatus ovq_ckpt_write(const char *path, const char *fingerprint, const CkptArray *arrays,
                          int n, MPI_Comm comm);

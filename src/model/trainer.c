@@ -1,6 +1,7 @@
 /* Data-parallel trainer (see include/ovq/trainer.h). */
 #include "ovq/trainer.h"
 
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,8 +131,45 @@ static int ckpt_arrays(Trainer *t, CkptArray *a) {
 
 static void shm_gather_adam(Trainer *t);
 
+static int all_finite(const float *x, int64_t n) {
+  int ok = 1;
+  for (int64_t i = 0; i < n; i++) ok &= fabsf(x[i]) <= FLT_MAX;
+  return ok;
+}
+
+/* Collective. The step checks the loss terms and the gradient, but Adam's moments can overflow
+ * while the gradient is still finite (the second moment holds its square): the parameters then
+ * stop moving, and a checkpoint would keep the broken state. Checked at every epoch end and
+ * before every checkpoint; an error names the first non-finite array and the epoch. */
+static OvqStatus check_state(Trainer *t) {
+  const int64_t a0 = t->shm ? t->shard.start : 0, an = t->shm ? t->shard.count : t->n_adam;
+  int code = 0; /* 1 parameters, 2 Adam first moment, 3 Adam second moment */
+  if (!all_finite(t->m->params + a0, an)) code = 1;
+  /* Parameters Adam does not move (an EMA codebook): rank 0 in shared memory, else everyone. */
+  else if ((!t->shm || t->rank == 0) &&
+           !all_finite(t->m->params + t->n_adam, t->m->n_params - t->n_adam))
+    code = 1;
+  else if (!all_finite(t->adam_m + a0, an)) code = 2;
+  else if (!all_finite(t->adam_v + a0, an)) code = 3;
+  int first = code ? code : 99;
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, t->comm));
+  if (first == 99) return OVQ_OK;
+  static const char *const what[] = {"", "parameters", "Adam first moments",
+                                     "Adam second moments (squared gradients overflowed)"};
+  char when[96];
+  if (t->pos[P_STEP] == 0)
+    snprintf(when, sizeof when, "at the end of epoch %lld", (long long)t->pos[P_EPOCH]);
+  else
+    snprintf(when, sizeof when, "at epoch %lld, step %lld", (long long)t->pos[P_EPOCH] + 1,
+             (long long)t->pos[P_STEP]);
+  return ovq_error("training diverged: non-finite %s %s; the last checkpoint (if any) is kept. "
+                   "Try a smaller train.lr or train.clip_norm", what[first], when);
+}
+
 static OvqStatus save(Trainer *t) {
   if (!t->cfg->checkpoint || !t->cfg->checkpoint[0]) return OVQ_OK;
+  /* Never a checkpoint of a diverged state. */
+  if (check_state(t) != OVQ_OK) return OVQ_ERR;
   CkptArray a[24];
   char fp[1024];
   fingerprint(t, fp, sizeof fp);
@@ -751,6 +789,7 @@ static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
     t->pos[P_EPOCH]++;
     t->pos[P_STEP] = 0;
     end_epoch(t, secs, (double)t->N / (secs > 0 ? secs : 1e-9), left);
+    if (check_state(t) != OVQ_OK) return OVQ_ERR;
     int last = t->pos[P_EPOCH] == c->epochs;
     if (last || (c->checkpoint_every > 0 && t->pos[P_EPOCH] % c->checkpoint_every == 0))
       if (save(t) != OVQ_OK) return OVQ_ERR;
@@ -830,6 +869,9 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
     else
       st = restore(&t);
   }
+  /* A checkpoint directory that cannot be written is found now, not after the first epochs. */
+  if (st == OVQ_OK && cfg->checkpoint && cfg->checkpoint[0])
+    st = ovq_ckpt_check_writable(cfg->checkpoint, comm);
   if (st == OVQ_OK && !cfg->resume && t.is_vq && cfg->codebook_from_data) {
     /* Every code starts at the encoder output of a sample drawn by global index (usage is all
      * zero here, so every code is below the threshold). */

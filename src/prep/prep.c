@@ -35,6 +35,29 @@ static void omic_matrix(const OvqCohort *c, int o, OvqMatrix *m) {
   if (F) memcpy(m->x, o == 0 ? c->mrna : c->mirna, sizeof(float) * (size_t)(c->n_local * F));
 }
 
+/* Collective. NaN is a missing value; an infinite value (overflow, a bad conversion upstream) is
+ * an error naming the first sample and feature that have one (before any feature is dropped, so
+ * the message names the cohort's own feature). */
+static OvqStatus check_finite(const OvqCohort *c, MPI_Comm comm) {
+  OvqStatus st = OVQ_OK;
+  for (int om = 0; om < 2 && st == OVQ_OK; om++) {
+    const int64_t F = om == 0 ? c->n_mrna : c->n_mirna;
+    const float *x = om == 0 ? c->mrna : c->mirna;
+    for (int64_t i = 0; i < c->n_local && st == OVQ_OK; i++)
+      for (int64_t j = 0; j < F; j++)
+        if (isinf(x[i * F + j])) {
+          st = ovq_error("expression of sample '%s' (row %lld), %s feature '%s': %s; values must "
+                         "be finite (NaN marks a missing value)",
+                         ovq_strings_at(&c->sample_id, i), (long long)(c->row_start + i),
+                         kOmic[om], ovq_strings_at(om == 0 ? &c->mrna_ids : &c->mirna_ids, j),
+                         x[i * F + j] > 0 ? "+Inf" : "-Inf");
+          break;
+        }
+  }
+  /* The lowest failing rank holds the first rows: its message names the first bad value. */
+  return ovq_status_agree(comm, st);
+}
+
 /* Keeps the columns with keep[j] != 0, in order. */
 static void keep_columns(OvqMatrix *m, const unsigned char *keep) {
   int64_t F = m->n_cols, k = 0;
@@ -189,7 +212,7 @@ OvqStatus ovq_prep_fit(const OvqCohort *c, const OvqPrepOptions *o, MPI_Comm com
   memset(blk, 0, sizeof blk);
   int64_t *kept_idx[2] = {NULL, NULL}; /* cohort feature index of each kept feature */
   double *mean[2] = {NULL, NULL}, *sd[2] = {NULL, NULL};
-  OvqStatus st = OVQ_OK;
+  OvqStatus st = check_finite(c, comm);
   for (int om = 0; om < 2 && st == OVQ_OK; om++) {
     int64_t F = om == 0 ? c->n_mrna : c->n_mirna;
     rep.n_in[om] = F;
@@ -332,7 +355,7 @@ OvqStatus ovq_prep_apply(const OvqCohort *c, const OvqPrepTransform *t, const Ov
     return ovq_error("%lld of the %lld features of the model are not in the cohort (%s%s)",
                      (long long)n_absent, (long long)F, absent, n_absent > 5 ? ", ..." : "");
   }
-  OvqStatus st = OVQ_OK;
+  OvqStatus st = check_finite(c, comm);
   ovq_matrix_alloc(out, c->n_total, c->row_start, c->n_local, F);
   for (int om = 0; om < 2 && st == OVQ_OK; om++) {
     int64_t f0 = om == 0 ? 0 : t->n_mrna, nk = om == 0 ? t->n_mrna : F - t->n_mrna;

@@ -66,6 +66,11 @@ OvqStatus ovq_gmt_read(const char *path, OvqGmt *g) {
       st = ovq_error("%s:%lld: empty gene-set name", path, (long long)ovq_lines_number(r));
       break;
     }
+    if (memchr(line, '\0', len)) { /* it would cut a name or gene short, or make it empty */
+      st = ovq_error("%s:%lld: NUL byte in the line (not a text file?)", path,
+                     (long long)ovq_lines_number(r));
+      break;
+    }
     offs_push(&name, buf_add(&b, line, (size_t)(tab - line)));
     offs_push(&first, gene.n);
     const char *end = line + len, *p = tab + 1;

@@ -126,6 +126,7 @@ static void fuzz_matrix(const uint8_t *data, size_t size, char delim) {
       REQUIRE(r <= n_lines);
       for (int64_t i = 0; i < r; i++) {
         REQUIRE(ids[i].len >= 1 && ids[i].len <= OVQ_TSV_MAX_ID && ids[i].off + ids[i].len <= len);
+        REQUIRE(memchr(rows + ids[i].off, '\0', ids[i].len) == NULL); /* a C string, non-empty */
         for (int64_t j = 0; j < n_cols; j++)
           REQUIRE(!isinf(x[i * n_cols + j]));
       }
