@@ -29,9 +29,10 @@
  * kept samples, in the order of the mRNA source). */
 OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out);
 
-/* Local. The matching key of a sample id (TCGA barcode -> first 15 characters, '.' read as '-')
- * into key (size >= 64) and its TCGA sample-type code (e.g. 1 for "01"), or -1 for an id that is
- * not a TCGA sample barcode (kept as it is). */
-int ovq_sample_key(const char *id, char *key, size_t key_size);
+/* Local. The matching key of a sample id (TCGA barcode -> its first 15 characters, '.' read as
+ * '-'; any other id -> itself, whatever its length), newly allocated (the caller frees it), and
+ * in *type the TCGA sample-type code (e.g. 1 for "01"), or -1 for an id that is not a TCGA
+ * sample barcode. */
+char *ovq_sample_key(const char *id, int *type);
 
 #endif

@@ -14,7 +14,8 @@
  *     /samples, /prep, /models/<m>, /features/<fs> [N][D] (pca, model latents),
  *     /clusters/<fs>/s<seed>/<method>/{labels,k<K>/labels,choose_k/...}, /eval/<fs>/...,
  *     /summary/<column>
- * Every file is written under a temporary name and renamed when complete. */
+ * Every file is written under a temporary name and renamed when complete; summary.tsv is
+ * written last, after results.h5, so it marks a finished run. */
 #ifndef OVQ_PIPELINE_H
 #define OVQ_PIPELINE_H
 

@@ -23,7 +23,7 @@
 #include "ovq/tsv.h"
 
 /* ---- Sample keys -------------------------------------------------------------------------- */
-int ovq_sample_key(const char *id, char *key, size_t key_size) {
+char *ovq_sample_key(const char *id, int *type) {
   size_t n = strlen(id);
   /* TCGA-XX-XXXX-NN...: project, tissue source site, participant, sample type (+ vial...). R
    * turns '-' into '.' in column names, so "TCGA.A1.A0SB.01" is read the same way. */
@@ -32,13 +32,16 @@ int ovq_sample_key(const char *id, char *key, size_t key_size) {
              isdigit((unsigned char)id[13]) && isdigit((unsigned char)id[14]) &&
              (n == 15 || !isdigit((unsigned char)id[15]));
   if (!tcga) {
-    snprintf(key, key_size, "%s", id);
-    return -1;
+    *type = -1;
+    return OVQ_STRDUP(id); /* any length: other ids are matched whole */
   }
-  snprintf(key, key_size, "%.15s", id);
+  char *key = OVQ_MALLOC(16);
+  memcpy(key, id, 15);
+  key[15] = '\0';
   for (int i = 0; i < 15; i++)
     if (key[i] == '.') key[i] = '-';
-  return (id[13] - '0') * 10 + (id[14] - '0');
+  *type = (id[13] - '0') * 10 + (id[14] - '0');
+  return key;
 }
 
 /* ---- Sources ------------------------------------------------------------------------------ */
@@ -407,13 +410,14 @@ static OvqStatus source_keys(Source *s, const unsigned char types[100], char ***
                      (long long)i + 1);
       break;
     }
-    char key[64];
-    int type = ovq_sample_key(id, key, sizeof key);
+    int type;
+    char *key = ovq_sample_key(id, &type);
     if (type >= 0 && !types[type]) {
       (*n_type_dropped)++;
+      free(key);
       continue;
     }
-    keys[i] = OVQ_STRDUP(key);
+    keys[i] = key;
   }
   ovq_strmap_free(&seen);
   *keys_out = keys;
@@ -786,15 +790,18 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
     ovq_strmap_init(&clin_map, clin.n_rows);
     clin_keys = OVQ_CALLOC((size_t)clin.n_rows + 1, sizeof(char *));
     for (int64_t i = 0; i < clin.n_rows && st == OVQ_OK; i++) {
-      char key[64];
       const char *id = ovq_table_cell(&clin, i, c_sample);
-      int type = ovq_sample_key(id, key, sizeof key);
       if (!id[0]) {
         st = ovq_error("%s:%lld: empty sample id", im->clinical, (long long)clin.line[i]);
         break;
       }
-      if (type >= 0 && !types[type]) continue;
-      clin_keys[i] = OVQ_STRDUP(key);
+      int type;
+      char *key = ovq_sample_key(id, &type);
+      if (type >= 0 && !types[type]) {
+        free(key);
+        continue;
+      }
+      clin_keys[i] = key;
       int64_t prev = ovq_strmap_put(&clin_map, clin_keys[i], i);
       if (prev != i)
         st = ovq_error("%s:%lld: sample '%s' is already on line %lld", im->clinical,
@@ -812,10 +819,13 @@ OvqStatus ovq_import(const OvqConfig *cfg, MPI_Comm comm, OvqCohort *out) {
       ovq_strmap_init(&lab_map, lab.n_rows);
       lab_keys = OVQ_CALLOC((size_t)lab.n_rows + 1, sizeof(char *));
       for (int64_t i = 0; i < lab.n_rows && st == OVQ_OK; i++) {
-        char key[64];
-        int type = ovq_sample_key(ovq_table_cell(&lab, i, l_sample), key, sizeof key);
-        if (type >= 0 && !types[type]) continue;
-        lab_keys[i] = OVQ_STRDUP(key);
+        int type;
+        char *key = ovq_sample_key(ovq_table_cell(&lab, i, l_sample), &type);
+        if (type >= 0 && !types[type]) {
+          free(key);
+          continue;
+        }
+        lab_keys[i] = key;
         int64_t prev = ovq_strmap_put(&lab_map, lab_keys[i], i);
         if (prev != i)
           st = ovq_error("%s:%lld: sample '%s' is already on line %lld", im->labels,

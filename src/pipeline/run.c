@@ -675,11 +675,8 @@ OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
     if (st == OVQ_OK && ovq_stop_requested()) *outcome = OVQ_STAGE_INTERRUPTED;
   }
   if (st == OVQ_OK && *outcome == OVQ_STAGE_DONE) {
-    fmt(path, sizeof path, "%s/summary.tsv", outdir);
-    st = summary_write(&S, path, cfg->data.cancer, any_truth, comm);
-  }
-  if (st == OVQ_OK && *outcome == OVQ_STAGE_DONE) {
-    /* Everything merged into OUT/results.h5. */
+    /* Everything merged into OUT/results.h5, then OUT/summary.tsv last: a summary exists only
+     * next to the complete results it summarises. */
     fmt(path, sizeof path, "%s/results.h5", outdir);
     char *ini = ovq_config_to_ini(cfg);
     OvqResults r;
@@ -713,6 +710,10 @@ OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
       } else {
         ovq_results_abort(&r);
       }
+    }
+    if (st == OVQ_OK) {
+      fmt(path, sizeof path, "%s/summary.tsv", outdir);
+      st = summary_write(&S, path, cfg->data.cancer, any_truth, comm);
     }
     if (st == OVQ_OK)
       ovq_log(OVQ_LOG_INFO, "run finished in %.1f s: %s/summary.tsv, %s/results.h5",
