@@ -378,6 +378,11 @@ class Run:
     def ds(self, path):
         return self.h5[path][()] if self.has(path) else None
 
+    def pca_ratio(self):
+        """Explained variance ratio of the raw-expression principal components, or None."""
+        r = self.ds("features/pca_variance_ratio")
+        return None if r is None or len(r) < 2 else np.asarray(r, dtype=float)
+
     # -- samples -------------------------------------------------------------------------------
     def labels(self):
         a = self.ds("samples/label")
@@ -674,7 +679,7 @@ class Report:
             if fs == "raw":
                 x = run.ds("features/pca")
                 if x is not None and x.shape[1] >= 2:
-                    panels.append((fs, np.asarray(x[:, :2], dtype=float), None))
+                    panels.append((fs, np.asarray(x[:, :2], dtype=float), run.pca_ratio()))
                 else:
                     missing.append("raw expression (no /features/pca)")
                 continue
@@ -693,10 +698,11 @@ class Report:
                                  gridspec_kw=dict(width_ratios=[1] * n + [0.55]))
         for ax, (fs, xy, ratio) in zip(axes, panels):
             self.scatter_labels(ax, xy, labels)
+            title = "Raw expression" if fs == "raw" else "%s latent" % fs_name(fs)
             if ratio is None:
-                self.map_axes(ax, "Raw expression")
+                self.map_axes(ax, title)
             else:
-                self.map_axes(ax, "%s latent" % fs_name(fs), "PC1 (%.0f %%)" % (100 * ratio[0]),
+                self.map_axes(ax, title, "PC1 (%.0f %%)" % (100 * ratio[0]),
                               "PC2 (%.0f %%)" % (100 * ratio[1]))
         counts = {x: labels.count(x) for x in set(labels)}
         axes[-1].axis("off")
@@ -780,6 +786,7 @@ class Report:
         cancer = run.cancers()[0] if run.cancers() else ""
         xy_vq, ratio = pca2(x)
         xy_raw = np.asarray(rawpca[:, :2], dtype=float)
+        raw_ratio = run.pca_ratio()
         fig, axes, lax = self.grid_with_legend(1, 4, COL2, 1.95, 0.25)
         axes = axes[0]
         panels = [("vqvae", "kmeans", "VQ-VAE + k-means", lab_vq, xy_vq)]
@@ -798,8 +805,9 @@ class Report:
             if r is not None:
                 title += "\nk = %s, NMI %.2f, p %s" % (r.get("k"), fnum(r.get("nmi")),
                                                        fmt_p(fnum(r.get("logrank_p"))))
-            self.map_axes(ax, title, *(("PC1 (%.0f %%)" % (100 * ratio[0]), "PC2 (%.0f %%)" % (
-                100 * ratio[1])) if fs == "vqvae" else ("raw PC1", "raw PC2")))
+            r_ax = ratio if fs == "vqvae" else raw_ratio
+            self.map_axes(ax, title, *(("PC1 (%.0f %%)" % (100 * r_ax[0]), "PC2 (%.0f %%)" % (
+                100 * r_ax[1])) if r_ax is not None else ("raw PC1", "raw PC2")))
         hs = self.cluster_handles(allc)
         lax.legend(handles=hs, loc="center", ncol=len(hs))
         self.save(fig, "vqvae_vs_raw", sec, "VQ-VAE + k-means next to SNF, iClusterBayes and "

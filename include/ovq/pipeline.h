@@ -12,6 +12,7 @@
  *   OUT/summary.tsv                  one row per feature set x method x k x seed + published labels
  *   OUT/results.h5                   everything merged:
  *     /samples, /prep, /models/<m>, /features/<fs> [N][D] (pca, model latents),
+ *     /features/pca_variance_ratio [D] (explained variance ratio of each principal component),
  *     /clusters/<fs>/s<seed>/<method>/{labels,k<K>/labels,choose_k/...}, /eval/<fs>/...,
  *     /summary/<column>
  * Every file is written under a temporary name and renamed when complete; summary.tsv is

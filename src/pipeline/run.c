@@ -379,6 +379,7 @@ typedef struct FeatureSet {
   float *x;
   int owned;
   int64_t D, n_mrna;
+  double *var_ratio; /* pca: explained variance ratio of each component [D], owned; else NULL */
   uint64_t key;
   char model_file[OVQ_PATH_MAX]; /* the trained model's results file ("" for raw, pca) */
 } FeatureSet;
@@ -408,6 +409,8 @@ static OvqStatus feature_set(Run *R, const char *fs, FeatureSet *f) {
     for (int64_t j = 0; j < nc; j++) ratio += p.explained_variance_ratio[j];
     ovq_log(OVQ_LOG_INFO, "pca: %lld components explain %.1f%% of the variance", (long long)nc,
             100.0 * ratio);
+    f->var_ratio = OVQ_MALLOC(sizeof(double) * (size_t)(nc + 1));
+    memcpy(f->var_ratio, p.explained_variance_ratio, sizeof(double) * (size_t)nc);
     ovq_pca_destroy(&p);
     f->x = OVQ_MALLOC(sizeof(float) * (size_t)(n_local * nc + 1));
     for (int64_t i = 0; i < n_local * nc; i++) f->x[i] = (float)sc[i];
@@ -415,7 +418,7 @@ static OvqStatus feature_set(Run *R, const char *fs, FeatureSet *f) {
     f->owned = 1;
     f->D = nc;
     char t[32];
-    fmt(t, sizeof t, "pca%lld", (long long)nc);
+    fmt(t, sizeof t, "pca%lld+ratio", (long long)nc); /* +ratio: stage files since the ratio */
     f->key = fnv(R->base_key, t);
     return OVQ_OK;
   }
@@ -478,6 +481,11 @@ static OvqStatus cluster_stage(Run *R, const FeatureSet *f, int64_t seed, const 
       fmt(name, sizeof name, "/features/%s", f->name);
       ovq_results_write_rows(&r, name, H5T_NATIVE_FLOAT, f->x, R->x.n_total, f->D,
                              R->x.row_start, R->x.n_local);
+    }
+    if (f->var_ratio) {
+      char name[128];
+      fmt(name, sizeof name, "/features/%s_variance_ratio", f->name);
+      ovq_results_write_array(&r, name, H5T_NATIVE_DOUBLE, f->var_ratio, f->D, 0);
     }
     st = ovq_stage_cluster(&cfg, &data, &r, "", R->comm);
     if (st == OVQ_OK)
@@ -672,6 +680,7 @@ OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
     }
     if (st == OVQ_OK) st = eval_stage(&R, &f, files[i][0], first_key);
     if (f.owned) free(f.x);
+    free(f.var_ratio);
     if (st == OVQ_OK && ovq_stop_requested()) *outcome = OVQ_STAGE_INTERRUPTED;
   }
   if (st == OVQ_OK && *outcome == OVQ_STAGE_DONE) {
@@ -695,6 +704,8 @@ OvqStatus ovq_run(const OvqConfig *cfg, const char *outdir, MPI_Comm comm,
         if (!strcmp(feats[i], "pca")) {
           fmt(obj, sizeof obj, "/features/pca");
           st = ovq_results_copy(&r, files[i][0], obj, obj);
+          fmt(obj, sizeof obj, "/features/pca_variance_ratio");
+          if (st == OVQ_OK) st = ovq_results_copy(&r, files[i][0], obj, obj);
         }
         for (int s = 0; s < n_seeds && st == OVQ_OK; s++) {
           fmt(dst, sizeof dst, "/clusters/%s/s%lld", feats[i], (long long)seeds[s]);
