@@ -46,26 +46,33 @@ rank_pid() {
 }
 
 # kill_rank_during RANK EPOCH OUTNAME ARGS...: starts `oncovq ARGS` at 2 ranks in the background,
-# waits for "epoch EPOCH/" in its log, SIGKILLs rank RANK (found by OUTNAME on its command line)
-# and waits for the job. Sets RC (124 = the job hung), SECS (seconds from the kill to the end; at
-# most 30 is required) and KILLED (the pid, empty if the rank was not found).
+# waits (at most 60 s) for "epoch EPOCH/" in its log, SIGKILLs rank RANK (found by OUTNAME on its
+# command line) and waits for the job. Sets RC (124 = the job hung), SECS (seconds from the kill
+# to the end; at most 30 is required) and KILLED (the pid, empty if the rank was not found).
+# A job that finished before its rank could be found (a scheduling hiccup on a loaded machine:
+# the window is a few seconds) is started again from scratch, at most three times in all.
 kill_rank_during() {
-  local r=$1 epoch=$2 name=$3
+  local r=$1 epoch=$2 name=$3 try
   shift 3
-  timeout 120 "$MPIEXEC" -n 2 "$OVQ" "$@" >out 2>err </dev/null &
-  local job=$! p="" t0
-  for _ in $(seq 1 600); do
-    grep -q "epoch $epoch/" err 2>/dev/null && break
-    kill -0 $job 2>/dev/null || break
-    sleep 0.05
+  for try in 1 2 3; do
+    rm -rf "$DIR/$name" "$DIR/$name.ckpt"
+    timeout 120 "$MPIEXEC" -n 2 "$OVQ" "$@" >out 2>err </dev/null &
+    local job=$! p="" t0 t_end=$((SECONDS + 60))
+    while [ $SECONDS -lt $t_end ]; do
+      grep -q "epoch $epoch/" err 2>/dev/null && break
+      kill -0 $job 2>/dev/null || break
+      sleep 0.05
+    done
+    p=$(rank_pid "$r" "$1 .*$name")
+    t0=$(date +%s.%N)
+    if [ -n "$p" ]; then kill -9 "$p"; fi
+    wait $job
+    RC=$?
+    SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
+    KILLED=$p
+    [ -z "$p" ] && [ $RC -eq 0 ] || break
+    echo "note: attempt $try: the job finished before rank $r was found; starting it again"
   done
-  p=$(rank_pid "$r" "$1 .*$name")
-  t0=$(date +%s.%N)
-  if [ -n "$p" ]; then kill -9 "$p"; fi
-  wait $job
-  RC=$?
-  SECS=$(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.1f", b - a }')
-  KILLED=$p
 }
 
 # ---- a rank killed during training -----------------------------------------------------------
