@@ -17,6 +17,7 @@ PACKAGES=(
   slurmctld slurmd slurm-client munge  # single-node SLURM for the job scripts' test (tools/slurm.sh)
   python3-matplotlib python3-h5py python3-numpy  # figures and report (tools/report.sh)
   valgrind                         # memcheck of a small end-to-end run (tools/valgrind.sh)
+  btrfs-progs                      # a qgroup-limited loop device for the disk-quota fault test
 )
 # The comments above are for readers; strip them from the list.
 mapfile -t PACKAGES < <(printf '%s\n' "${PACKAGES[@]}" | grep -v '^#')

@@ -1,7 +1,9 @@
 /* HDF5 helpers: open/create with the MPI-IO driver, atomic commit, row-block I/O. */
+#define _GNU_SOURCE /* fallocate(2) */
 #include "h5util.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -111,12 +113,29 @@ void ovq_h5_write_failed(hid_t loc, const char *what) {
   write_failed_at(name, err, 0.0, what);
 }
 
+/* Local. A disk quota is invisible to statvfs: reserve `bytes` in a probe file next to the output
+ * (fallocate, no data written) and give it back. Returns EDQUOT / ENOSPC when the reservation is
+ * refused, 0 otherwise (also where the file system cannot reserve or the probe cannot be made:
+ * then the write itself will say what is wrong). */
+static int reserve_probe(const char *dir, double bytes) {
+  char probe[4200];
+  snprintf(probe, sizeof probe, "%s/.oncovq-space-%ld", dir, (long)getpid());
+  int fd = open(probe, O_WRONLY | O_CREAT | O_EXCL, 0600);
+  if (fd < 0) return 0;
+  int err = 0;
+  if (fallocate(fd, 0, 0, (off_t)bytes) != 0 && (errno == EDQUOT || errno == ENOSPC)) err = errno;
+  close(fd);
+  unlink(probe);
+  return err;
+}
+
 /* Collective (see h5util.h). HDF5 does not fail cleanly when the device fills up under it: a
  * metadata write that fails inside a flush makes the failing rank skip a barrier the other ranks
  * wait in (the job hangs), and H5Ocopy can crash on a failed write. So before writing, rank 0
  * checks that the device has room for the data plus everything in the metadata cache (twice
- * its size: entries share blocks) plus 64 KiB, and all ranks end the job together if not.
- * Another job filling the device in between can still defeat this. */
+ * its size: entries share blocks) plus 64 KiB, free on the device (statvfs) and within the
+ * user's quota (a reservation probe), and all ranks end the job together if not. Another job
+ * filling the device in between can still defeat this. */
 void ovq_h5_ensure_space(hid_t loc, double bytes, const char *what, MPI_Comm comm) {
   int rank;
   OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
@@ -143,6 +162,7 @@ void ovq_h5_ensure_space(hid_t loc, double bytes, const char *what, MPI_Comm com
     need = bytes + 2.0 * (double)cur_size + 65536.0;
     if (f >= 0 && statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < need)
       err = ENOSPC;
+    if (f >= 0 && err == 0) err = reserve_probe(dir, need);
   }
   OVQ_MPI_CHECK(MPI_Bcast(&err, 1, MPI_INT, 0, comm));
   if (err == 0) return;

@@ -2,6 +2,7 @@
 #include "checkpoint.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <hdf5.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -67,20 +68,31 @@ static OvqStatus write_local(const char *path, const char *fingerprint, const Ck
     return st;
   }
   fclose(probe);
+  /* HDF5 writes the layout only: contiguous datasets whose space is allocated at creation and
+   * never filled, so the file it closes holds just metadata (a few KB). The arrays then go in
+   * with pwrite at the datasets' offsets, where a full device or an exceeded quota is our own
+   * error to report and clean up: a failed H5Fclose (data HDF5 could not flush) leaves the
+   * library in a state that crashes it at MPI_Finalize (seen with EDQUOT on btrfs). */
+  haddr_t *off = OVQ_MALLOC(sizeof(haddr_t) * (size_t)(n + 1));
   hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
   OvqStatus st = OVQ_OK;
   if (f < 0) st = ovq_error("%s: HDF5 cannot create the checkpoint %s", path, tmp);
+  hid_t dcpl = OVQ_H5_CHECK(H5Pcreate(H5P_DATASET_CREATE));
+  OVQ_H5_CHECK(H5Pset_layout(dcpl, H5D_CONTIGUOUS));
+  OVQ_H5_CHECK(H5Pset_alloc_time(dcpl, H5D_ALLOC_TIME_EARLY));
+  OVQ_H5_CHECK(H5Pset_fill_time(dcpl, H5D_FILL_TIME_NEVER));
   for (int i = 0; st == OVQ_OK && i < n; i++) {
     hsize_t dim = (hsize_t)a[i].count;
     hid_t sp = OVQ_H5_CHECK(H5Screate_simple(1, &dim, NULL));
-    hid_t d = H5Dcreate2(f, a[i].name, mem_type(a[i].type), sp, H5P_DEFAULT, H5P_DEFAULT,
-                         H5P_DEFAULT);
-    if (d < 0 || H5Dwrite(d, mem_type(a[i].type), H5S_ALL, H5S_ALL, H5P_DEFAULT, a[i].data) < 0)
-      st = ovq_error("%s: cannot write the checkpoint: writing %s to %s failed: %s; the previous "
-                     "checkpoint, if any, is kept", path, a[i].name, tmp, why(errno, tmp));
+    hid_t d = H5Dcreate2(f, a[i].name, mem_type(a[i].type), sp, H5P_DEFAULT, dcpl, H5P_DEFAULT);
+    off[i] = d >= 0 ? H5Dget_offset(d) : HADDR_UNDEF;
+    if (d < 0 || (a[i].count > 0 && off[i] == HADDR_UNDEF))
+      st = ovq_error("%s: cannot write the checkpoint: creating %s in %s failed: %s; the "
+                     "previous checkpoint, if any, is kept", path, a[i].name, tmp, why(errno, tmp));
     if (d >= 0) H5Dclose(d);
     H5Sclose(sp);
   }
+  H5Pclose(dcpl);
   if (st == OVQ_OK) {
     hid_t t = OVQ_H5_CHECK(H5Tcopy(H5T_C_S1));
     H5Tset_size(t, strlen(fingerprint) + 1);
@@ -95,18 +107,37 @@ static OvqStatus write_local(const char *path, const char *fingerprint, const Ck
     if (at >= 0) H5Aclose(at);
     H5Sclose(sp);
   }
-  /* Everything out before closing, where a failure can still be cleaned up. */
-  if (st == OVQ_OK && f >= 0 && H5Fflush(f, H5F_SCOPE_LOCAL) < 0)
-    st = ovq_error("%s: cannot write the checkpoint: writing %s failed: %s; the previous "
-                   "checkpoint, if any, is kept", path, tmp, why(errno, tmp));
-  /* After a failure (the device filled up after the check above), emptying the file gives back
-   * its space and one more flush lets HDF5 write out what it still holds, so the close below
-   * succeeds: a file that failed to close crashes HDF5 when the library shuts down (seen with a
-   * failed metadata flush on a full tmpfs; with this, the close succeeds there). */
-  if (st != OVQ_OK && f >= 0 && truncate(tmp, 0) == 0) H5Fflush(f, H5F_SCOPE_LOCAL);
   if (f >= 0 && H5Fclose(f) < 0 && st == OVQ_OK)
     st = ovq_error("%s: cannot write the checkpoint: closing %s failed: %s", path, tmp,
                    why(errno, tmp));
+  /* The arrays, in the native layout the datasets were created with. */
+  int fd = st == OVQ_OK ? open(tmp, O_WRONLY) : -1;
+  if (st == OVQ_OK && fd < 0)
+    st = ovq_error("%s: cannot reopen %s: %s", path, tmp, strerror(errno));
+  for (int i = 0; st == OVQ_OK && i < n; i++) {
+    const char *p = a[i].data;
+    size_t left = (size_t)a[i].count * elem_size(a[i].type);
+    off_t at = (off_t)off[i];
+    while (left > 0) {
+      ssize_t w = pwrite(fd, p, left, at);
+      if (w <= 0) {
+        st = ovq_error("%s: cannot write the checkpoint: writing %s to %s failed: %s; the "
+                       "previous checkpoint, if any, is kept", path, a[i].name, tmp,
+                       why(w < 0 ? errno : ENOSPC, tmp));
+        break;
+      }
+      p += w;
+      left -= (size_t)w;
+      at += w;
+    }
+  }
+  if (st == OVQ_OK && fsync(fd) != 0)
+    st = ovq_error("%s: cannot write the checkpoint: flushing %s failed: %s; the previous "
+                   "checkpoint, if any, is kept", path, tmp, why(errno, tmp));
+  if (fd >= 0 && close(fd) != 0 && st == OVQ_OK)
+    st = ovq_error("%s: cannot write the checkpoint: closing %s failed: %s", path, tmp,
+                   why(errno, tmp));
+  free(off);
   if (st == OVQ_OK && rename(tmp, path) != 0)
     st = ovq_error("%s: cannot rename the checkpoint into place: %s", path, strerror(errno));
   if (st != OVQ_OK) remove(tmp);

@@ -219,8 +219,8 @@ if [ "$PART" = all ] || [ "$PART" = space ]; then
       left=$(find "$MNT" -name '*.part-*' | tr '\n' ' ')
       [ -z "$left" ] || bad "run with $free KiB free left temporary files: $left"
       [ ! -e "$MNT/r/results.h5" ] || bad "run with $free KiB free wrote results.h5"
-      # summary.tsv (written whole, atomically) comes before results.h5 (src/pipeline/run.c).
-      [ -e "$MNT/r/summary.tsv" ] && echo "     (with $free KiB free: summary.tsv written before results.h5 failed)"
+      # summary.tsv is written last, after results.h5 (src/pipeline/run.c): never without it.
+      [ ! -e "$MNT/r/summary.tsv" ] || bad "run with $free KiB free wrote summary.tsv without results.h5"
     done
     # Read-only: a clear error before any work, nothing written.
     fill 2048
@@ -265,6 +265,78 @@ if [ "$PART" = all ] || [ "$PART" = space ]; then
       || bad "as nobody, synth into a locked directory: exit $RC"
   else
     echo "     (skipped the permission case: needs root, setpriv and user nobody)"
+  fi
+fi
+
+# ---- Disk quota exceeded (EDQUOT) -----------------------------------------------------------------
+# The device has room, the quota does not: statvfs says plenty, the writes fail with EDQUOT (what a
+# user over their quota on a cluster file system sees). A btrfs image on a loop device with a
+# qgroup limit on a subvolume (quota applies to root too); needs root, mkfs.btrfs (btrfs-progs)
+# and a loop device, skipped with a note otherwise.
+if [ "$PART" = all ] || [ "$PART" = quota ]; then
+  Q=$DIR/quota
+  mkdir -p "$Q"
+  if [ "$(id -u)" -eq 0 ] && command -v mkfs.btrfs >/dev/null && command -v btrfs >/dev/null \
+     && truncate -s 256M quota.img && mkfs.btrfs -q quota.img >mount.err 2>&1 \
+     && mount -o loop quota.img "$Q" 2>>mount.err; then
+    trap 'umount "$Q" 2>/dev/null' EXIT INT TERM
+    btrfs quota enable "$Q" && btrfs subvolume create "$Q/sv" >/dev/null
+    SV=$Q/sv
+    # limit KIB: the subvolume emptied, then its quota set to KIB (accounting settles at commit).
+    limit() {
+      rm -rf "${SV:?}"/* && sync -f "$SV" && btrfs qgroup limit "${1}k" "$SV" && sync -f "$SV"
+    }
+    # over_quota NAME KIB ARGS...: with a KIB quota, oncovq ARGS (writing NAME) exits 1 (not a
+    # crash or hang) with "Disk quota exceeded" naming NAME, nothing under NAME, no temporary file.
+    over_quota() {
+      local name=$1 kib=$2
+      shift 2
+      limit "$kib"
+      expect_fail 2 "Disk quota exceeded" "$@"
+      [ $RC -eq 1 ] || bad "over quota ($kib KiB): exit $RC, expected 1"
+      grep -qF -- "$name" err || bad "the message does not name $name: $(grep error err | head -1)"
+      [ ! -e "$name" ] || bad "over quota ($kib KiB): $name was written"
+      local left
+      left=$(find "$SV" -name '*.part-*' | tr '\n' ' ')
+      [ -z "$left" ] || bad "over quota ($kib KiB): temporary files left: $left"
+    }
+    df_free=$(df -k --output=avail "$SV" | tail -1)
+    echo "     (device: $df_free KiB free; the quota is what runs out)"
+    over_quota "$SV/c.h5" 64 synth --cancers BRCA --scale 0.1 --genes 3000 --mirnas 30 \
+      --out "$SV/c.h5"
+    # Checkpoint (rank 0, HDF5 layout + pwrite) and results file (parallel HDF5) over quota.
+    over_quota "$SV/t.h5" 256 train --cohort c.h5 --epochs 3 "${SMALL[@]}" \
+      --set train.checkpoint_every=1 --out "$SV/t.h5"
+    over_quota "$SV/t.h5" 64 train --cohort c.h5 --epochs 3 "${SMALL[@]}" \
+      --set train.checkpoint="$DIR/q.ckpt" --out "$SV/t.h5"
+    RUNQ=(--cohort c.h5 "${SMALL[@]}" --set train.epochs=3 --set run.models=vqvae
+          --set run.features=raw,vqvae --set cluster.methods=kmeans --set cluster.k_min=2
+          --set cluster.k_max=3 --set eval.tsne=false --set run.report=no)
+    # Whichever stage meets the quota: a clean error (exit 1 naming EDQUOT, no results.h5 or
+    # summary.tsv, no temporary file) or, if it fits, a complete run; never a crash or a hang.
+    n_fail=0
+    for kib in 300 700 1000 1200 1400 1800 2600; do
+      limit $kib
+      run 2 run "${RUNQ[@]}" --out "$SV/r"
+      left=$(find "$SV" -name '*.part-*' | tr '\n' ' ')
+      if [ $RC -eq 1 ] && grep -q "Disk quota exceeded" err && [ -z "$left" ] \
+         && [ ! -e "$SV/r/results.h5" ] && [ ! -e "$SV/r/summary.tsv" ]; then
+        n_fail=$((n_fail + 1))
+      elif [ $RC -eq 0 ] && [ -s "$SV/r/results.h5" ] && [ -s "$SV/r/summary.tsv" ] && [ -z "$left" ]; then
+        :
+      else
+        bad "run with a $kib KiB quota: exit $RC, temporary files '$left': $(grep -m1 error err)"
+      fi
+    done
+    [ $n_fail -gt 0 ] && ok "run at 7 quota levels: $n_fail clean errors, the rest complete" \
+      || bad "run: no quota level made it fail"
+    # Under a generous quota the same commands succeed (the limit is what failed them).
+    limit 20000
+    expect_ok 2 train --cohort c.h5 --epochs 3 "${SMALL[@]}" --set train.checkpoint_every=1 \
+      --out "$SV/t.h5"
+    umount "$Q" && trap - EXIT INT TERM
+  else
+    echo "     (skipped the disk quota case: needs root, btrfs-progs and a loop device: $(cat mount.err 2>/dev/null))"
   fi
 fi
 
