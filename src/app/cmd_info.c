@@ -74,7 +74,7 @@ static void tally_merge(Tally *t, MPI_Comm comm) {
     /* Sort keys; the counts travel with them via a paired copy. */
     Tally s = {0};
     char (*keys)[96] = OVQ_MALLOC(sizeof *keys * (size_t)(t->n + 1));
-    memcpy(keys, t->key, sizeof *keys * (size_t)t->n);
+    if (t->n > 0) memcpy(keys, t->key, sizeof *keys * (size_t)t->n);
     qsort(keys, (size_t)t->n, sizeof *keys, cmp_key);
     for (int i = 0; i < t->n; i++) tally_add(&s, keys[i], tally_get(t, keys[i]));
     free(keys);

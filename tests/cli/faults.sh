@@ -224,7 +224,11 @@ if [ "$PART" = all ] || [ "$PART" = space ]; then
     done
     # Read-only: a clear error before any work, nothing written.
     fill 2048
-    mount -o remount,ro "$MNT"
+    # A rank of an aborted job may still be exiting with a (deleted) file open there, which makes
+    # the remount busy for a moment (seen under ASan): wait for it, at most 30 s.
+    for _ in $(seq 1 60); do mount -o remount,ro "$MNT" 2>remount.err && break; sleep 0.5; done
+    findmnt -no OPTIONS "$MNT" | grep -qw ro \
+      || bad "could not remount the test device read-only: $(cat remount.err)"
     expect_fail 2 "Read-only file system" synth --cancers BRCA --scale 0.05 --genes 200 \
       --mirnas 20 --out "$MNT/c.h5"
     expect_fail 2 "Read-only file system" train --cohort c.h5 --epochs 3 "${SMALL[@]}" \
