@@ -16,7 +16,8 @@
  * 2. The diagonal of A is ignored (scipy.sparse.csgraph.laplacian), d_i = sum_j!=i A_ij and
  *    L = I - D^-1/2 A D^-1/2 (an isolated sample, d_i = 0, gets L_ii = 0 as in scipy).
  * 3. The k + 1 smallest eigenvalues of L and the eigenvectors of the k smallest
- *    (ovq_dmat_eigh_range: LAPACK dsyevr on one rank, pdsyevd_ on several)
+ *    (ovq_dmat_eigh_range: LAPACK dsyevr on one rank; LOBPCG, or dsyevr's steps distributed,
+ *    on several)
  *    (sklearn takes the k leading eigenvectors of -L; the same subspace). Reported: the k + 1
  *    eigenvalues (ascending) and the eigengap lambda_{k+1} - lambda_k.
  * 4. Embedding row i = (v_1(i), ..., v_k(i)) / sqrt(d_i) (sklearn's scaling by D^-1/2), each

@@ -2,6 +2,7 @@
 #include "ovq/cluster.h"
 
 #include <math.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,16 +106,53 @@ static OvqStatus run_snf(const OvqConfig *cfg, int k, const OvqClusterData *data
   return OVQ_OK;
 }
 
+/* The last tree built by run_hclust, so that choosing k over a range builds it once and cuts it
+ * per k (at N = 11,000 a tree costs ~4 s, a cut milliseconds). Keyed by a hash of everything the
+ * tree depends on: linkage, the shape and placement of the rows, and the rows' bytes, agreed by
+ * every rank (a hit needs all ranks to hit). ~32 bytes per sample, kept until the next tree. */
+static struct {
+  uint64_t key;
+  int64_t n;
+  OvqMerge *merge;
+} g_tree;
+
+static uint64_t fnv_bytes(uint64_t h, const void *p, size_t n) {
+  const unsigned char *b = p;
+  for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 1099511628211ull;
+  return h;
+}
+
 /* Hierarchical clustering of the concatenated features, cut at k. */
 static OvqStatus run_hclust(const OvqConfig *cfg, int k, const OvqClusterData *data, MPI_Comm comm,
                             int32_t *labels) {
   OvqLinkage l = !strcmp(cfg->cluster.hclust_linkage, "ward")       ? OVQ_LINKAGE_WARD
                  : !strcmp(cfg->cluster.hclust_linkage, "complete") ? OVQ_LINKAGE_COMPLETE
                                                                     : OVQ_LINKAGE_AVERAGE;
-  OvqHclustResult r;
-  if (ovq_hclust_fit(l, k, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK) return OVQ_ERR;
-  memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
-  ovq_hclust_result_free(&r);
+  int size;
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+  int64_t shape[6] = {(int64_t)l, data->n_total, data->d_all, data->row_start, data->n_local, size};
+  uint64_t key = fnv_bytes(1469598103934665603ull, shape, sizeof shape);
+  key = fnv_bytes(key, data->all, sizeof(float) * (size_t)(data->n_local * data->d_all));
+  int hit = g_tree.merge && g_tree.key == key && g_tree.n == data->n_total && k >= 1 &&
+            k <= data->n_total, all_hit;
+  OVQ_MPI_CHECK(MPI_Allreduce(&hit, &all_hit, 1, MPI_INT, MPI_MIN, comm));
+  if (!all_hit) {
+    OvqHclustResult r;
+    if (ovq_hclust_fit(l, k, data->all, data->n_local, data->d_all, comm, &r) != OVQ_OK)
+      return OVQ_ERR;
+    memcpy(labels, r.labels, sizeof(int32_t) * (size_t)data->n_local);
+    free(g_tree.merge);
+    g_tree.merge = r.merge; /* kept; the rest of r freed */
+    g_tree.n = r.n;
+    g_tree.key = key;
+    r.merge = NULL;
+    ovq_hclust_result_free(&r);
+    return OVQ_OK;
+  }
+  int32_t *all = OVQ_MALLOC(sizeof(int32_t) * (size_t)(g_tree.n + 1));
+  ovq_hclust_cut(g_tree.merge, g_tree.n, k, all);
+  memcpy(labels, all + data->row_start, sizeof(int32_t) * (size_t)data->n_local);
+  free(all);
   return OVQ_OK;
 }
 
