@@ -5,6 +5,10 @@
  * 2. The labels on the world communicator equal rank 0's labels alone with all the data (so 1,
  *    2 and 4 ranks give the same labels for the same data and seed).
  * 3. User errors (bad k, gamma, n_neighbors, NaN data) are reported on every rank.
+ * 4. Synthetic blobs with N = 1500 (large enough for the several-rank LOBPCG eigensolver of
+ *    ovq_dmat_eigh_range; the fixtures use the direct one): well separated (the smallest
+ *    Laplacian eigenvalues cluster near 0) and overlapping; eigenvalues within 1e-9 of rank 0
+ *    alone (LAPACK dsyevr) and the same labels.
  * Usage: test_spectral <fixtures dir> */
 #include <mpi.h>
 #include <stdint.h>
@@ -15,6 +19,7 @@
 #include "ovq/error.h"
 #include "ovq/metrics.h"
 #include "ovq/partition.h"
+#include "ovq/rng.h"
 #include "ovq/spectral.h"
 
 typedef struct Case {
@@ -155,6 +160,69 @@ static void check_errors(const Case *c) {
   free(bad);
 }
 
+/* Blobs of n samples in d dimensions around k centres at distance ~sep, every value keyed by
+ * (global row, feature); rows start .. start + count - 1 (out: [count][d]). */
+static float *blobs(int64_t start, int64_t count, int d, int k, double sep) {
+  float *x = malloc(sizeof(float) * (size_t)(count * d + 1));
+  for (int64_t i = 0; i < count; i++) {
+    int64_t gi = start + i;
+    for (int f = 0; f < d; f++) {
+      OvqRng r, c;
+      ovq_rng_init(&r, 5, OVQ_STREAM_TEST, (uint64_t)(gi * d + f));
+      ovq_rng_init(&c, 6, OVQ_STREAM_TEST, (uint64_t)((gi % k) * d + f));
+      x[i * d + f] = (float)(sep * ovq_rng_normal(&c) + ovq_rng_normal(&r));
+    }
+  }
+  return x;
+}
+
+static void check_large(const char *name, double sep, double gamma) {
+  const int64_t n = 1500;
+  const int d = 8, k = 4;
+  OvqRange b = ovq_partition_block(n, g_size, g_rank);
+  float *x = blobs(b.start, b.count, d, k, sep);
+  OvqSpectralParams p;
+  ovq_spectral_defaults(&p);
+  p.k = k;
+  p.gamma = gamma;
+  p.seed = 3;
+  OvqSpectralResult r;
+  CHECK_MSG(ovq_spectral_fit(&p, x, b.count, d, MPI_COMM_WORLD, &r) == OVQ_OK, "%s: %s", name,
+            ovq_error_message());
+  double *ev = malloc(sizeof(double) * (size_t)(k + 1));
+  int32_t *alone = malloc(sizeof(int32_t) * (size_t)n);
+  if (g_rank == 0) {
+    float *all = blobs(0, n, d, k, sep);
+    OvqSpectralResult r0;
+    CHECK(ovq_spectral_fit(&p, all, n, d, MPI_COMM_SELF, &r0) == OVQ_OK);
+    memcpy(alone, r0.labels, sizeof(int32_t) * (size_t)n);
+    memcpy(ev, r0.eigenvalues, sizeof(double) * (size_t)(k + 1));
+    ovq_spectral_result_free(&r0);
+    free(all);
+  }
+  MPI_Bcast(alone, (int)n, MPI_INT32_T, 0, MPI_COMM_WORLD);
+  MPI_Bcast(ev, k + 1, MPI_DOUBLE, 0, MPI_COMM_WORLD);
+  double dev = 0.0;
+  for (int i = 0; i <= k; i++)
+    dev = fmax(dev, fabs(r.eigenvalues[i] - ev[i]));
+  int differ = 0;
+  for (int64_t i = 0; i < b.count; i++)
+    differ += r.labels[i] != alone[b.start + i];
+  MPI_Allreduce(MPI_IN_PLACE, &differ, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  CHECK_MSG(dev <= 1e-9, "%s: eigenvalues differ from 1 rank by %.3g", name, dev);
+  CHECK_MSG(differ == 0, "%s: %d labels differ from the 1-rank run", name, differ);
+  if (g_rank == 0) {
+    printf("  %-12s N=%lld k=%d: eigenvalues", name, (long long)n, k);
+    for (int i = 0; i <= k; i++)
+      printf(" %.3g", ev[i]);
+    printf(", max |diff| vs 1 rank %.2e, %d labels differ from 1 rank\n", dev, differ);
+  }
+  free(ev);
+  free(alone);
+  free(x);
+  ovq_spectral_result_free(&r);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -173,6 +241,8 @@ int main(int argc, char **argv) {
   for (int i = 0; i < nc; i++)
     check_case(&cases[i]);
   if (nc > 0) check_errors(&cases[0]);
+  check_large("blobs_apart", 3.0, 0.5);
+  check_large("blobs_overlap", 0.5, 1.0 / 8.0);
   for (int i = 0; i < nc; i++) {
     free(cases[i].x);
     free(cases[i].ev);

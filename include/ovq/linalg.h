@@ -86,11 +86,22 @@ void ovq_dmat_tran_add(double alpha, const OvqDmat *A, double beta, OvqDmat *C);
 void ovq_dmat_row_sums(const OvqDmat *A, double *sums, double *diag);
 
 /* Collective. The iu smallest eigenvalues (il must be 1; 1 <= iu <= n), ascending, of the
- * symmetric n x n matrix A (lower triangle used, A is overwritten) and their eigenvectors in
- * the first iu columns of Z (an n x n matrix on the same grid and block size). One process:
- * LAPACK dsyevr (only those eigenpairs); several: pdsyevd_ (all of them: ScaLAPACK 2.2.1's
- * pdsyevr_ returns untransformed eigenvectors on some grids, see linalg.c). w (out: [iu])
- * replicated. Returns OVQ_OK, or OVQ_ERR with a message if the solver reports info > 0. */
+ * symmetric n x n matrix A (lower triangle used; A may be overwritten) and their eigenvectors in
+ * the first iu columns of Z (n x c, c >= iu, on the same grid with the same block size; the
+ * other columns are not touched). w (out: [iu]) replicated. Only those eigenpairs are computed:
+ * - one process: LAPACK dsyevr (tridiagonal reduction, bisection, inverse iteration);
+ * - several, n >= 1000 and n >= 8 b (b = iu + max(4, iu / 2)): LOBPCG (no preconditioner),
+ *   one product of A's lower triangle with an n x 2b block per iteration, stopped when every
+ *   wanted residual ||A z - w z|| <= 1e-11 ||A||, at most 300 iterations;
+ * - several, otherwise or if LOBPCG did not converge (an INFO log line says so): the steps of
+ *   dsyevr distributed: pdsytrd_, bisection + inverse iteration on the tridiagonal matrix on
+ *   rank 0 (clusters of close eigenvalues reorthogonalised whatever their size; MRRR if inverse
+ *   iteration fails, with a warning), pdormtr_ on the iu columns.
+ * Extra memory per process: O(n (iu + nb)) besides A and Z (LOBPCG: ~13 n b doubles on rank 0).
+ * Eigenvalues agree with the one-process path to ~1e-14 ||A||; eigenvectors up to sign and
+ * rotation within groups of (nearly) equal eigenvalues. Returns OVQ_OK, or OVQ_ERR (same on
+ * every rank) with a message if the solver reports info > 0 or finds fewer eigenpairs. Aborts
+ * on bad arguments. */
 OvqStatus ovq_dmat_eigh_range(OvqDmat *A, int il, int iu, double *w, OvqDmat *Z);
 
 #endif

@@ -1,6 +1,6 @@
 /* Spectral clustering (see include/ovq/spectral.h): affinity rows computed where the samples
  * live, moved to a block-cyclic matrix, turned into the normalised Laplacian in place, a few
- * eigenpairs by pdsyevr_, eigenvectors gathered back to the rows, k-means on them. */
+ * eigenpairs (ovq_dmat_eigh_range), eigenvectors gathered back to the rows, k-means on them. */
 #include "ovq/spectral.h"
 
 #include <math.h>
@@ -228,8 +228,8 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
     }
   }
 
-  /* 3. The k + 1 smallest eigenpairs. */
-  OvqDmat *Z = ovq_dmat_create(grid, n, n, L->nb);
+  /* 3. The k + 1 smallest eigenpairs (Z holds only their vectors). */
+  OvqDmat *Z = ovq_dmat_create(grid, n, k + 1, L->nb);
   double *lambda = OVQ_MALLOC(sizeof(double) * (size_t)(k + 1));
   OvqStatus st = ovq_dmat_eigh_range(L, 1, k + 1, lambda, Z);
   ovq_dmat_destroy(&L);
