@@ -7,6 +7,13 @@
  * 2. The world result equals rank 0's alone with all the data, bit for bit (tree and labels).
  * 3. Ties and edges: duplicated samples (height-0 merges, fewer clusters at a tied cut, as
  *    fcluster), N = 1, ranks holding no rows, k = N; user errors reported on every rank.
+ * 4. Row-distributed input (ovq_hclust_from_rows): on the SciPy fixtures, on the features
+ *    fixture's distance matrix and on tie-heavy matrices (values in steps of 1/20, as consensus
+ *    matrices are), balanced and skewed row blocks (rank 0 holding none): tree and labels
+ *    bit-identical to ovq_hclust_from_dissimilarity / ovq_hclust_fit; the mean dissimilarity
+ *    within the clusters of an average-linkage cut equals the one from the merge heights.
+ * 5. Consensus clustering (ovq_consensus_run, k-means base) on planted blobs: labels, CDF area
+ *    and mean consensus at this rank count equal rank 0's alone, bit for bit; the blobs are found.
  * Usage: test_hclust <fixtures dir> */
 #include <mpi.h>
 #include <stdint.h>
@@ -14,9 +21,12 @@
 #include <string.h>
 
 #include "check.h"
+#include "ovq/config.h"
+#include "ovq/consensus.h"
 #include "ovq/error.h"
 #include "ovq/hclust.h"
 #include "ovq/partition.h"
+#include "ovq/rng.h"
 
 enum { MAX_BLOCKS = 8, MAX_CUTS = 8 };
 
@@ -343,6 +353,248 @@ static void check_errors(void) {
                &r, "number of objects (3)");
 }
 
+/* 4. Row-distributed input. This rank's rows: balanced blocks, or (skew 1) none on rank 0 and the
+ * rest in balanced blocks over ranks 1.. (one rank: all); skew 2: object i on rank i % size, in
+ * descending order (given as indices). */
+static OvqRange row_block(int64_t n, int skew) {
+  if (!skew || g_size == 1) return ovq_partition_block(n, g_size, g_rank);
+  if (g_rank == 0) return (OvqRange){0, 0};
+  OvqRange q = ovq_partition_block(n, g_size - 1, g_rank - 1);
+  return q;
+}
+
+/* ovq_hclust_from_rows on this rank's block of full (n x n) vs the reference tree and labels of
+ * all n objects; returns 1 when bit-identical on every rank. */
+static int rows_match(const char *what, OvqLinkage link, int k, const double *full, int64_t n,
+                      int skew, const OvqHclustResult *ref, const int32_t *ref_labels) {
+  OvqRange q = row_block(n, skew);
+  double *rows = malloc(sizeof(double) * (size_t)(q.count * n + 1));
+  memcpy(rows, full + q.start * n, sizeof(double) * (size_t)(q.count * n));
+  OvqHclustResult r;
+  OvqStatus st = ovq_hclust_from_rows(link, k, rows, q.count, MPI_COMM_WORLD, &r);
+  free(rows);
+  int same = st == OVQ_OK && r.n == n && r.first == q.start && r.n_local == q.count &&
+             same_tree(&r, ref) &&
+             (q.count == 0 ||
+              memcmp(r.labels, ref_labels + q.start, sizeof(int32_t) * (size_t)q.count) == 0);
+  int all = 0;
+  MPI_Allreduce(&same, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+  CHECK_MSG(all, "%s (%s blocks): rows give a different tree or labels (%s)", what,
+            skew ? "skewed" : "balanced", st == OVQ_OK ? "ok" : ovq_error_message());
+  if (st == OVQ_OK) ovq_hclust_result_free(&r);
+  return all;
+}
+
+/* Full matrix with values k / 20 (k = 0..20, many ties), symmetric, zero diagonal. */
+static double *tie_matrix(int64_t n, uint64_t seed) {
+  double *a = malloc(sizeof(double) * (size_t)(n * n));
+  for (int64_t i = 0; i < n; i++) {
+    a[i * n + i] = 0.0;
+    for (int64_t j = i + 1; j < n; j++) {
+      OvqRng r;
+      ovq_rng_init(&r, seed, OVQ_STREAM_TEST, (uint64_t)(i * n + j));
+      /* clustered: pairs in the same of 4 groups are nearer */
+      double u = ovq_rng_uniform(&r) * ((i % 4) == (j % 4) ? 8.0 : 21.0);
+      a[i * n + j] = a[j * n + i] = floor(u > 20.0 ? 20.0 : u) / 20.0;
+    }
+  }
+  return a;
+}
+
+static void check_rows(const Fixture *fe, const Fixture *fd) {
+  static const OvqLinkage links[3] = {OVQ_LINKAGE_AVERAGE, OVQ_LINKAGE_COMPLETE, OVQ_LINKAGE_WARD};
+  static const char *names[3] = {"average", "complete", "ward"};
+  int agree = 0, cases = 0;
+  /* SciPy's dissimilarity fixture: vs SciPy, and vs the replicated entry point */
+  if (fd && fd->dis) {
+    double *cond = condense(fd->dis, fd->n);
+    for (int i = 0; i < fd->nb; i++) {
+      const Block *b = &fd->b[i];
+      const int k = b->k[b->n_cuts - 1];
+      OvqHclustResult ref;
+      CHECK(ovq_hclust_from_dissimilarity(b->link, k, fd->dis, fd->n, MPI_COMM_WORLD, &ref) ==
+            OVQ_OK);
+      OvqRange q = ovq_partition_block(fd->n, g_size, g_rank);
+      double *rows = malloc(sizeof(double) * (size_t)(q.count * fd->n + 1));
+      memcpy(rows, fd->dis + q.start * fd->n, sizeof(double) * (size_t)(q.count * fd->n));
+      OvqHclustResult r;
+      CHECK(ovq_hclust_from_rows(b->link, k, rows, q.count, MPI_COMM_WORLD, &r) == OVQ_OK);
+      free(rows);
+      compare("rows", b, &r, fd->n, cond);
+      ovq_hclust_result_free(&r);
+      for (int skew = 0; skew < 2; skew++, cases++)
+        agree +=
+            rows_match("dissimilarity fixture", b->link, k, fd->dis, fd->n, skew, &ref, ref.labels);
+      ovq_hclust_result_free(&ref);
+    }
+    free(cond);
+  }
+  /* the features fixture's Euclidean distances (computed as ovq_hclust_fit does) vs its tree */
+  if (fe && fe->x) {
+    const int64_t n = fe->n, d = fe->d;
+    double *full = malloc(sizeof(double) * (size_t)(n * n));
+    for (int64_t i = 0; i < n; i++)
+      for (int64_t j = 0; j < n; j++) {
+        double s = 0.0;
+        for (int64_t f = 0; f < d; f++) {
+          double v = (double)fe->x[i * d + f] - fe->x[j * d + f];
+          s += v * v;
+        }
+        full[i * n + j] = sqrt(s);
+      }
+    for (int i = 0; i < fe->nb; i++) {
+      const Block *b = &fe->b[i];
+      const int k = b->k[b->n_cuts - 1];
+      OvqHclustResult ref;
+      CHECK(ovq_hclust_fit(b->link, k, fe->x, n, d, MPI_COMM_SELF, &ref) == OVQ_OK);
+      for (int skew = 0; skew < 2; skew++, cases++)
+        agree += rows_match("features fixture", b->link, k, full, n, skew, &ref, ref.labels);
+      ovq_hclust_result_free(&ref);
+    }
+    free(full);
+  }
+  /* tie-heavy matrices */
+  double worst_mean = 0.0;
+  for (int t = 0; t < 3; t++) {
+    const int64_t n = t == 0 ? 7 : t == 1 ? 64 : 251;
+    double *full = tie_matrix(n, 40 + (uint64_t)t);
+    for (int l = 0; l < 3; l++) {
+      const int k = n < 5 ? 2 : 5;
+      OvqHclustResult ref;
+      CHECK(ovq_hclust_from_dissimilarity(links[l], k, full, n, MPI_COMM_WORLD, &ref) == OVQ_OK);
+      char what[64];
+      snprintf(what, sizeof what, "ties n=%lld %s", (long long)n, names[l]);
+      for (int skew = 0; skew < 2; skew++, cases++)
+        agree += rows_match(what, links[l], k, full, n, skew, &ref, ref.labels);
+      if (links[l] == OVQ_LINKAGE_AVERAGE) {
+        /* mean within the clusters: directly, and from the first n - k merge heights */
+        double direct = 0.0, pairs = 0.0, tree = 0.0, tp = 0.0;
+        for (int64_t i = 0; i < n; i++)
+          for (int64_t j = i + 1; j < n; j++)
+            if (ref.labels[i] == ref.labels[j]) {
+              direct += full[i * n + j];
+              pairs += 1.0;
+            }
+        for (int64_t m = 0; m < n - ref.k; m++) {
+          const OvqMerge *g = &ref.merge[m];
+          double na = g->a < n ? 1.0 : (double)ref.merge[g->a - n].size;
+          double nb = g->b < n ? 1.0 : (double)ref.merge[g->b - n].size;
+          tree += na * nb * g->height;
+          tp += na * nb;
+        }
+        CHECK_MSG(tp == pairs, "%s: %g within pairs from the tree, %g directly", what, tp, pairs);
+        double diff = fabs(tree / tp - direct / pairs);
+        CHECK_MSG(diff <= 1e-12, "%s: mean within %.17g (tree) vs %.17g", what, tree / tp,
+                  direct / pairs);
+        worst_mean = fmax(worst_mean, diff);
+      }
+      ovq_hclust_result_free(&ref);
+    }
+    free(full);
+  }
+  if (g_rank == 0)
+    printf("  rows vs replicated: %d/%d cases bit-identical; mean within a cut from the tree vs "
+           "direct: %.2e\n",
+           agree, cases, worst_mean);
+  /* user errors */
+  double bad[9] = {0, 1, 2, 1, 0, -3, 2, -3, 0};
+  OvqRange q = row_block(3, 0);
+  OvqHclustResult r;
+  expect_error(
+      "rows: negative",
+      ovq_hclust_from_rows(OVQ_LINKAGE_AVERAGE, 2, bad + 3 * q.start, q.count, MPI_COMM_WORLD, &r),
+      &r, "(1, 2) = -3");
+  expect_error(
+      "rows: k > n",
+      ovq_hclust_from_rows(OVQ_LINKAGE_AVERAGE, 4, bad + 3 * q.start, q.count, MPI_COMM_WORLD, &r),
+      &r, "number of objects (3)");
+  expect_error("rows: none",
+               ovq_hclust_from_rows(OVQ_LINKAGE_AVERAGE, 1, NULL, 0, MPI_COMM_WORLD, &r), &r,
+               "n = 0");
+}
+
+/* 5. Consensus clustering, k-means base, on 4 planted blobs (values named by (sample, feature));
+ * every tenth sample sits between two blobs, so the consensus is not all 0 or 1. */
+static void check_consensus(void) {
+  const int64_t n = 160, d = 6;
+  const int k = 4, reps = 12;
+  float *x = malloc(sizeof(float) * (size_t)(n * d));
+  int32_t *truth = malloc(sizeof(int32_t) * (size_t)n);
+  for (int64_t i = 0; i < n; i++) {
+    truth[i] = (int32_t)((i * 7) % 4);
+    for (int64_t f = 0; f < d; f++) {
+      OvqRng r;
+      ovq_rng_init(&r, 77, OVQ_STREAM_TEST, (uint64_t)(i * d + f));
+      double centre = f == truth[i] ? 4.0 : 0.0;
+      if (i % 10 == 9) centre = f == truth[i] || f == (truth[i] + 1) % 4 ? 2.0 : 0.0;
+      x[i * d + f] = (float)(0.7 * ovq_rng_normal(&r) + centre);
+    }
+  }
+  OvqConfig cfg;
+  ovq_config_defaults(&cfg);
+  OvqRange q = ovq_partition_block(n, g_size, g_rank);
+  OvqClusterData data;
+  memset(&data, 0, sizeof data);
+  data.n_total = n;
+  data.row_start = q.start;
+  data.n_local = q.count;
+  data.n_views = 1;
+  data.view[0] = data.all = x + q.start * d;
+  data.d[0] = data.d_all = d;
+  int32_t *lab = malloc(sizeof(int32_t) * (size_t)(q.count + 1));
+  OvqConsensusResult res = {0};
+  OvqStatus st = ovq_consensus_run("kmeans", &cfg, k, reps, 0.8, &data, MPI_COMM_WORLD, lab, &res);
+  CHECK_MSG(st == OVQ_OK, "consensus: %s", ovq_error_message());
+  int *counts = malloc(sizeof(int) * (size_t)g_size),
+      *displs = malloc(sizeof(int) * (size_t)g_size);
+  int mine = (int)q.count, first = (int)q.start;
+  MPI_Allgather(&mine, 1, MPI_INT, counts, 1, MPI_INT, MPI_COMM_WORLD);
+  MPI_Allgather(&first, 1, MPI_INT, displs, 1, MPI_INT, MPI_COMM_WORLD);
+  int32_t *all = malloc(sizeof(int32_t) * (size_t)n);
+  MPI_Allgatherv(lab, mine, MPI_INT32_T, all, counts, displs, MPI_INT32_T, MPI_COMM_WORLD);
+  if (g_rank == 0) {
+    OvqClusterData one = data;
+    one.row_start = 0;
+    one.n_local = n;
+    one.view[0] = one.all = x;
+    int32_t *lab1 = malloc(sizeof(int32_t) * (size_t)n);
+    OvqConsensusResult r1 = {0};
+    CHECK(ovq_consensus_run("kmeans", &cfg, k, reps, 0.8, &one, MPI_COMM_SELF, lab1, &r1) ==
+          OVQ_OK);
+    int same = memcmp(all, lab1, sizeof(int32_t) * (size_t)n) == 0 && r1.cdf_area == res.cdf_area &&
+               r1.mean_consensus == res.mean_consensus;
+    CHECK_MSG(same,
+              "consensus: %d ranks and 1 rank differ (cdf area %.17g vs %.17g, mean %.17g "
+              "vs %.17g)",
+              g_size, res.cdf_area, r1.cdf_area, res.mean_consensus, r1.mean_consensus);
+    int32_t *core = malloc(sizeof(int32_t) * (size_t)n),
+            *core_truth = malloc(sizeof(int32_t) * (size_t)n);
+    int64_t m = 0;
+    for (int64_t i = 0; i < n; i++)
+      if (i % 10 != 9) {
+        core[m] = all[i];
+        core_truth[m++] = truth[i];
+      }
+    int found = same_partition(core, core_truth, m);
+    free(core);
+    free(core_truth);
+    CHECK_MSG(found, "consensus: the 4 planted blobs are not recovered");
+    CHECK(res.cdf_area > 0.0 && res.cdf_area < 1.0 && res.mean_consensus > 0.5 &&
+          res.mean_consensus < 1.0);
+    printf("  consensus k-means k = %d, %d reps: %d ranks vs 1: %s; blobs %s; cdf area %.6f, "
+           "mean consensus %.6f\n",
+           k, reps, g_size, same ? "bit-identical" : "DIFFERENT", found ? "found" : "MISSED",
+           res.cdf_area, res.mean_consensus);
+    free(lab1);
+  }
+  free(counts);
+  free(displs);
+  free(all);
+  free(lab);
+  free(truth);
+  free(x);
+}
+
 static void free_fixture(Fixture *fx) {
   for (int i = 0; i < fx->nb; i++) {
     free(fx->b[i].z);
@@ -373,6 +625,9 @@ int main(int argc, char **argv) {
   if (g_rank == 0) printf("ties, edge cases and user errors:\n");
   check_edges();
   check_errors();
+  if (g_rank == 0) printf("row-distributed input and consensus clustering:\n");
+  check_rows(ok_e ? &fe : NULL, ok_d ? &fd : NULL);
+  check_consensus();
   if (g_rank == 0)
     printf("test_hclust: largest differences vs SciPy: heights %.2e (relative), cophenetic "
            "correlation %.2e\n",

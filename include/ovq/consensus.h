@@ -11,9 +11,14 @@
  * Differences from ConsensusClusterPlus: subsamples are Bernoulli(fraction) draws rather than
  * exactly round(fraction * N) samples; features are not resampled (pFeature = 1).
  *
- * Layout: each rank holds the consensus counts of its own samples' rows ([n_local][N] 16-bit
- * counts, so reps <= 65535); the final tree is built from the full N x N matrix of 1 - C
- * (8 N^2 bytes on every rank: about 1 GB at N = 11,000). */
+ * Layout: each rank holds the consensus counts of its own samples' rows ([n_local][N] pairs of
+ * 16-bit counts, so reps <= 65535), turned in place into its rows of 1 - C in double; the CDF
+ * area is summed from those rows (integer bin counts, allreduced) and the final tree is built on
+ * them without gathering (ovq_hclust_from_rows: the same tree as on the whole matrix). Memory per
+ * rank: 8 N n_local bytes (968 MB at N = 11,000 on one rank, half that on each of two) plus the
+ * base method's. mean_consensus comes from the tree: an average-linkage height is the mean of
+ * 1 - C over the pairs the merge joins. Labels, CDF area and mean consensus are the same at any
+ * rank count when the base method's labels are. */
 #ifndef OVQ_CONSENSUS_H
 #define OVQ_CONSENSUS_H
 

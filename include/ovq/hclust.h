@@ -11,6 +11,10 @@
  *   1 - consensus for consensus NMF / consensus clustering); rank 0 merges, the tree is
  *   broadcast. Only the strict upper triangle (i < j) is read, as R's as.dist reads one triangle.
  *   ovq_hclust_from_condensed takes the same as a condensed triangle on rank 0 only.
+ * - ovq_hclust_from_rows: a symmetric N x N dissimilarity held by rows (rank r a contiguous block
+ *   of rows, as x above), never gathered: the same nn_chain run on the distributed rows (see
+ *   Storage), giving the same tree bit for bit. For N x N inputs that are built distributed
+ *   (consensus clustering's 1 - C).
  *
  * Algorithm (what the implementation matches, see src/cluster/hclust.c): SciPy's nn_chain
  * (the nearest-neighbour chain algorithm, Murtagh 1983; Muellner, arXiv:1109.2378), with the
@@ -43,6 +47,16 @@
  * keep full precision; float would halve it but drift from SciPy by ~1e-7). Each other rank
  * holds its block's rows of it while gathering. Time O(N^2 d / 2) for the distances (spread
  * over the ranks) plus O(N^2) for the merging (rank 0).
+ * ovq_hclust_from_rows keeps no N x N matrix anywhere: it merges in the caller's rows (8 N^2 /
+ * ranks bytes per rank, full rows, both triangles, so a row scan is contiguous) plus O(N) per
+ * rank. Each chain step, the owner of the chain's tail scans that row for its nearest active
+ * neighbour and broadcasts it (16 bytes); each merge of x into y, every rank updates column y of
+ * its own rows and y's owner updates row y with row x (sent without waiting, 8 N bytes). Time:
+ * the scans (O(N) per step, 2-3 N steps, one rank at a time) plus the column updates (O(N) per
+ * merge, spread over the ranks, memory-latency bound: one cache line per row); the messages are
+ * 2-3 N broadcasts of 16 bytes and at most N - 1 rows. The chain is sequential, so each time it
+ * moves to a row on another rank the ranks wait for each other: cheap on idle cores, but on
+ * oversubscribed cores every such hand-over can cost a scheduler time slice.
  *
  * Reproducibility. Each distance is computed the same way (double sum in feature order) whichever
  * rank holds its rows, so the distances, tree and labels are bit-identical for any number of
@@ -92,6 +106,20 @@ OvqStatus ovq_hclust_fit(OvqLinkage linkage, int k, const float *x, int64_t n_lo
  * or negative entries. */
 OvqStatus ovq_hclust_from_dissimilarity(OvqLinkage linkage, int k, const double *dis, int64_t n,
                                         MPI_Comm comm, OvqHclustResult *out);
+
+/* Collective on comm. Clusters the n objects of a symmetric dissimilarity held by rows: rank r
+ * holds the rows of objects starts[r] .. starts[r] + n_local - 1, where the blocks follow one
+ * another in rank order from 0 (a rank may hold none) and n is the sum of n_local over the
+ * ranks; rows (in: [n_local][n], row-major; destroyed: it is the working matrix, its contents
+ * are unspecified on return). Entries (i, j) and (j, i) must be equal (not checked: a
+ * non-symmetric matrix gives an unspecified tree); the diagonal is ignored. Same tree and labels,
+ * bit for bit, as ovq_hclust_from_dissimilarity on the whole matrix, at any number of ranks.
+ * Fills *out (free with ovq_hclust_result_free): the tree on every rank, the labels of the local
+ * rows (first = this rank's first object). Returns OVQ_ERR on every rank, with *out zeroed, for
+ * user errors: n < 1, k outside 1..n, unknown linkage, rows missing, NaN, infinite or negative
+ * off-diagonal entries. */
+OvqStatus ovq_hclust_from_rows(OvqLinkage linkage, int k, double *rows, int64_t n_local,
+                               MPI_Comm comm, OvqHclustResult *out);
 
 /* Local. Labels of all n samples (out: [n]) for a cut of the tree at k clusters (1 <= k <= n),
  * numbered as above; returns the number of clusters (< k when heights tie at the cut). */

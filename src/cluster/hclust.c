@@ -69,8 +69,33 @@ static int64_t uf_find(int64_t *parent, int64_t v) {
   return root;
 }
 
-/* SciPy's nn_chain on the condensed distances D (destroyed), then its stable sort by height and
- * label(): writes the n - 1 merges of Z. Local. */
+/* SciPy's stable sort of the merges by height, then its label(): union-find over
+ * representatives, merge m gets id n + m. Writes the n - 1 merges of Z. Local. */
+static void sort_and_label(Raw *raw, int64_t n, OvqMerge *out) {
+  qsort(raw, (size_t)(n - 1), sizeof(Raw), raw_cmp);
+  int64_t *parent = OVQ_MALLOC(sizeof(int64_t) * (size_t)(2 * n - 1));
+  int64_t *csize = OVQ_MALLOC(sizeof(int64_t) * (size_t)(2 * n - 1));
+  for (int64_t i = 0; i < 2 * n - 1; i++) {
+    parent[i] = i;
+    csize[i] = 1;
+  }
+  for (int64_t m = 0; m < n - 1; m++) {
+    int64_t rx = uf_find(parent, raw[m].x), ry = uf_find(parent, raw[m].y);
+    int64_t id = n + m;
+    out[m].a = rx < ry ? rx : ry;
+    out[m].b = rx < ry ? ry : rx;
+    out[m].height = raw[m].h;
+    csize[id] = csize[rx] + csize[ry];
+    out[m].size = csize[id];
+    parent[rx] = id;
+    parent[ry] = id;
+  }
+  free(parent);
+  free(csize);
+}
+
+/* SciPy's nn_chain on the condensed distances D (destroyed), then sort_and_label: writes the
+ * n - 1 merges of Z. Local. */
 static void nn_chain(OvqLinkage link, double *D, int64_t n, OvqMerge *out) {
   if (n < 2) return;
   int64_t *size = OVQ_MALLOC(sizeof(int64_t) * (size_t)n);
@@ -126,28 +151,7 @@ static void nn_chain(OvqLinkage link, double *D, int64_t n, OvqMerge *out) {
       D[iy] = lance_williams(link, D[cidx(n, i, x)], D[iy], cur, nx, ny, ni);
     }
   }
-  qsort(raw, (size_t)(n - 1), sizeof(Raw), raw_cmp);
-
-  /* label(): union-find over representatives; merge m gets id n + m */
-  int64_t *parent = OVQ_MALLOC(sizeof(int64_t) * (size_t)(2 * n - 1));
-  int64_t *csize = OVQ_MALLOC(sizeof(int64_t) * (size_t)(2 * n - 1));
-  for (int64_t i = 0; i < 2 * n - 1; i++) {
-    parent[i] = i;
-    csize[i] = 1;
-  }
-  for (int64_t m = 0; m < n - 1; m++) {
-    int64_t rx = uf_find(parent, raw[m].x), ry = uf_find(parent, raw[m].y);
-    int64_t id = n + m;
-    out[m].a = rx < ry ? rx : ry;
-    out[m].b = rx < ry ? ry : rx;
-    out[m].height = raw[m].h;
-    csize[id] = csize[rx] + csize[ry];
-    out[m].size = csize[id];
-    parent[rx] = id;
-    parent[ry] = id;
-  }
-  free(parent);
-  free(csize);
+  sort_and_label(raw, n, out);
   free(size);
   free(chain);
   free(raw);
@@ -346,6 +350,204 @@ OvqStatus ovq_hclust_from_condensed(OvqLinkage linkage, int k, const double *con
   tree_and_labels(linkage, k, D, n, rank, comm, out);
   free(D);
   return OVQ_OK;
+}
+
+/* One step of the distributed chain: the tail's nearest active neighbour, from the tail's owner. */
+typedef struct ChainStep {
+  double d;
+  int64_t y;
+} ChainStep;
+
+/* nn_chain on a row-distributed symmetric matrix: the same steps, comparisons and Lance-Williams
+ * updates in the same order, so the merges and heights are nn_chain's bit for bit. Row i holds
+ * d(i, j) of the current clusters (i, j active); the diagonal and the columns of clusters merged
+ * away hold +inf, so a nearest-neighbour search is a plain scan of one row, done by its owner,
+ * whose answer is broadcast. A merge of x into y: every rank updates column y of its active
+ * rows, and y's owner updates row y from row x (sent by x's owner when they differ); both apply
+ * the same formula to the same values, so row y and column y stay equal. Local row i is object
+ * gid[i]; owner[g] is the rank holding object g, loc[g] its local row there. Collective. */
+static void nn_chain_rows(OvqLinkage link, double *rows, const int64_t *gid, int64_t nl,
+                          const int *owner, const int64_t *loc, int rank, int64_t n, MPI_Comm comm,
+                          OvqMerge *out) {
+  int nranks;
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &nranks));
+  int64_t *size = OVQ_MALLOC(sizeof(int64_t) * (size_t)n);
+  int64_t *chain = OVQ_MALLOC(sizeof(int64_t) * (size_t)n);
+  Raw *raw = OVQ_MALLOC(sizeof(Raw) * (size_t)(n - 1));
+  /* active local rows (any order: each row's update is independent) and their positions */
+  int64_t *act = OVQ_MALLOC(sizeof(int64_t) * (size_t)(nl + 1));
+  int64_t *pos = OVQ_MALLOC(sizeof(int64_t) * (size_t)(nl + 1));
+  double *xrow = OVQ_MALLOC(sizeof(double) * (size_t)n); /* row x received from its owner */
+  /* Rows sent: non-blocking, so the sender does not wait for the receiver (a merged-away row is
+   * never written again); completed at the end. */
+  MPI_Request *sent = OVQ_MALLOC(sizeof(MPI_Request) * (size_t)n);
+  int64_t n_sent = 0;
+  int64_t n_act = nl;
+  for (int64_t i = 0; i < n; i++)
+    size[i] = 1;
+  for (int64_t i = 0; i < nl; i++) {
+    act[i] = pos[i] = i;
+    rows[i * n + gid[i]] = INFINITY;
+  }
+  const int count = OVQ_INT(n, "objects");
+  int64_t len = 0, y = 0;
+  for (int64_t m = 0; m < n - 1; m++) {
+    if (len == 0) {
+      for (int64_t i = 0; i < n; i++)
+        if (size[i] > 0) {
+          chain[len++] = i;
+          break;
+        }
+    }
+    int64_t x;
+    double cur;
+    for (;;) {
+      x = chain[len - 1];
+      ChainStep step = {0.0, 0};
+      if (owner[x] == rank) {
+        const double *r = rows + loc[x] * n;
+        if (len > 1) {
+          y = chain[len - 2];
+          cur = r[y];
+        } else {
+          cur = INFINITY;
+        }
+        for (int64_t i = 0; i < n; i++)
+          if (r[i] < cur) {
+            cur = r[i];
+            y = i;
+          }
+        step = (ChainStep){cur, y};
+      }
+      if (nranks > 1) OVQ_MPI_CHECK(MPI_Bcast(&step, (int)sizeof step, MPI_BYTE, owner[x], comm));
+      cur = step.d;
+      y = step.y;
+      if (len > 1 && y == chain[len - 2]) break;
+      chain[len++] = y;
+    }
+    len -= 2;
+    if (x > y) {
+      int64_t t = x;
+      x = y;
+      y = t;
+    }
+    const int64_t nx = size[x], ny = size[y];
+    raw[m] = (Raw){.x = x, .y = y, .h = cur, .order = m};
+    size[x] = 0;
+    size[y] = nx + ny;
+    const double *rx = NULL;
+    if (owner[x] == rank && owner[y] == rank) {
+      rx = rows + loc[x] * n;
+    } else if (owner[x] == rank) {
+      OVQ_MPI_CHECK(
+          MPI_Isend(rows + loc[x] * n, count, MPI_DOUBLE, owner[y], 2, comm, &sent[n_sent++]));
+    } else if (owner[y] == rank) {
+      OVQ_MPI_CHECK(MPI_Recv(xrow, count, MPI_DOUBLE, owner[x], 2, comm, MPI_STATUS_IGNORE));
+      rx = xrow;
+    }
+    if (owner[x] == rank) { /* x leaves the active rows */
+      int64_t p = pos[loc[x]], last = act[--n_act];
+      act[p] = last;
+      pos[last] = p;
+    }
+    for (int64_t a = 0; a < n_act; a++) {
+      int64_t i = act[a];
+      if (a + 8 < n_act) { /* one cache line per row, 8 N bytes apart: fetch ahead */
+        const double *p = rows + act[a + 8] * n;
+        __builtin_prefetch(p + x, 1);
+        __builtin_prefetch(p + y, 1);
+      }
+      if (gid[i] == y) continue;
+      double *r = rows + i * n;
+      r[y] = lance_williams(link, r[x], r[y], cur, nx, ny, size[gid[i]]);
+      r[x] = INFINITY;
+    }
+    if (owner[y] == rank) {
+      double *r = rows + loc[y] * n;
+      for (int64_t i = 0; i < n; i++) {
+        int64_t ni = size[i];
+        if (ni == 0 || i == y) continue;
+        r[i] = lance_williams(link, rx[i], r[i], cur, nx, ny, ni);
+      }
+      r[x] = INFINITY;
+    }
+  }
+  sort_and_label(raw, n, out);
+  free(size);
+  free(chain);
+  free(raw);
+  free(act);
+  free(pos);
+  free(xrow);
+  OVQ_MPI_CHECK(MPI_Waitall(OVQ_INT(n_sent, "rows sent"), sent, MPI_STATUSES_IGNORE));
+  free(sent);
+}
+
+OvqStatus ovq_hclust_from_rows(OvqLinkage linkage, int k, double *rows, int64_t n_local,
+                               MPI_Comm comm, OvqHclustResult *out) {
+  memset(out, 0, sizeof *out);
+  int rank, nranks;
+  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &nranks));
+  const int64_t nl = n_local > 0 ? n_local : 0;
+  int64_t *starts = OVQ_MALLOC(sizeof(int64_t) * (size_t)(nranks + 1));
+  OVQ_MPI_CHECK(MPI_Allgather(&nl, 1, MPI_INT64_T, starts + 1, 1, MPI_INT64_T, comm));
+  starts[0] = 0;
+  for (int r = 0; r < nranks; r++)
+    starts[r + 1] += starts[r];
+  const int64_t n = starts[nranks];
+  OvqStatus st = OVQ_OK;
+  if (n_local < 0 || (n_local > 0 && !rows))
+    st = ovq_error("hclust: no dissimilarity rows on this rank (n_local = %lld)",
+                   (long long)n_local);
+  else if (n < 1)
+    st = ovq_error("hclust: no dissimilarities (n = %lld)", (long long)n);
+  else if (k < 1 || k > n)
+    st = ovq_error("hclust: k = %d clusters must be between 1 and the number of objects (%lld)", k,
+                   (long long)n);
+  else if (!linkage_ok(linkage))
+    st = ovq_error("hclust: unknown linkage %d", (int)linkage);
+  st = ovq_status_agree(comm, st);
+  /* Local row i is object starts[rank] + i; owner and local row of every object. */
+  int64_t *gid = OVQ_MALLOC(sizeof(int64_t) * (size_t)(nl + 1));
+  int *owner = OVQ_MALLOC(sizeof(int) * (size_t)(n > 0 ? n : 1));
+  int64_t *loc = OVQ_MALLOC(sizeof(int64_t) * (size_t)(n > 0 ? n : 1));
+  for (int64_t i = 0; i < nl; i++)
+    gid[i] = starts[rank] + i;
+  for (int r = 0; r < nranks; r++)
+    for (int64_t i = starts[r]; i < starts[r + 1]; i++) {
+      owner[i] = r;
+      loc[i] = i - starts[r];
+    }
+  for (int64_t i = 0; st == OVQ_OK && i < nl; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double v = rows[i * n + j];
+      if (j != gid[i] && (!isfinite(v) || v < 0.0)) {
+        int64_t a = gid[i] < j ? gid[i] : j, b = gid[i] < j ? j : gid[i];
+        st = ovq_error("hclust: dissimilarity (%lld, %lld) = %g; need finite values >= 0",
+                       (long long)a, (long long)b, v);
+        break;
+      }
+    }
+  st = ovq_status_agree(comm, st);
+  if (st == OVQ_OK) {
+    out->n = n;
+    out->merge = OVQ_CALLOC((size_t)(n > 1 ? n - 1 : 1), sizeof(OvqMerge));
+    if (n > 1) nn_chain_rows(linkage, rows, gid, nl, owner, loc, rank, n, comm, out->merge);
+    int32_t *lab = OVQ_MALLOC(sizeof(int32_t) * (size_t)n);
+    out->k = ovq_hclust_cut(out->merge, n, k, lab);
+    out->first = starts[rank];
+    out->n_local = nl;
+    out->labels = OVQ_MALLOC(sizeof(int32_t) * (size_t)(nl + 1));
+    for (int64_t i = 0; i < nl; i++)
+      out->labels[i] = lab[gid[i]];
+    free(lab);
+  }
+  free(gid);
+  free(owner);
+  free(loc);
+  free(starts);
+  return st;
 }
 
 /* Euclidean distance in double, summed in feature order (the same wherever the rows live). */
