@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 
 #include "ovq/error.h"
 
@@ -120,4 +121,38 @@ int cli_config(const char *cmd, int argc, char **argv, const CliOption *opts, in
     free(ov);
   }
   return rc;
+}
+
+void cli_log_peak_memory(MPI_Comm comm) {
+  struct rusage ru;
+  /* ru_maxrss is in KiB on Linux; a failed call reports 0 rather than failing the command. */
+  long long kib = getrusage(RUSAGE_SELF, &ru) == 0 ? (long long)ru.ru_maxrss : 0;
+  long long mib = (kib + 512) / 1024;
+  int rank, size;
+  OVQ_MPI_CHECK(MPI_Comm_rank(comm, &rank));
+  OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+  long long *all = rank == 0 ? OVQ_MALLOC((size_t)size * sizeof *all) : NULL;
+  OVQ_MPI_CHECK(MPI_Gather(&mib, 1, MPI_LONG_LONG, all, 1, MPI_LONG_LONG, 0, comm));
+  if (rank != 0) return;
+  enum { LIST_MAX = 32 };
+  if (size <= LIST_MAX) {
+    char buf[LIST_MAX * 24];
+    size_t used = 0;
+    for (int r = 0; r < size; r++)
+      used += (size_t)snprintf(buf + used, sizeof buf - used, "%s%lld", r ? ", " : "", all[r]);
+    ovq_log(OVQ_LOG_INFO, "peak memory per rank: %s MiB", buf);
+  } else {
+    int rmax = 0, rmin = 0;
+    long double sum = 0;
+    for (int r = 0; r < size; r++) {
+      if (all[r] > all[rmax]) rmax = r;
+      if (all[r] < all[rmin]) rmin = r;
+      sum += all[r];
+    }
+    ovq_log(OVQ_LOG_INFO,
+            "peak memory per rank (%d ranks): max %lld MiB (rank %d), min %lld MiB (rank %d), "
+            "mean %.0Lf MiB",
+            size, all[rmax], rmax, all[rmin], rmin, sum / size);
+  }
+  free(all);
 }

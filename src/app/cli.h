@@ -67,6 +67,13 @@ int cli_fail(void);
  * yes. */
 int cli_report(const OvqConfig *cfg, const char *dir, MPI_Comm comm);
 
+/* Collective on comm (every rank must call it, on a normal exit path). Gathers each rank's peak
+ * resident set (getrusage ru_maxrss: the process's own high-water mark, children not included)
+ * to rank 0, which logs one info line: "peak memory per rank: 1890, 1887 MiB" (in rank order;
+ * above 32 ranks the maximum with its rank, the minimum and the mean instead). One gather of
+ * one integer per rank; nothing is returned. */
+void cli_log_peak_memory(MPI_Comm comm);
+
 /* The subcommands. */
 int cmd_synth(int argc, char **argv, MPI_Comm comm);
 int cmd_info(int argc, char **argv, MPI_Comm comm);

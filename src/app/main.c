@@ -1,5 +1,6 @@
-/* oncovq: git-style entry point. Initialises MPI, dispatches to a subcommand, and exits with the
- * subcommand's status on every rank (0 ok, 1 failed, 2 usage error). */
+/* oncovq: git-style entry point. Initialises MPI, dispatches to a subcommand, logs the ranks' peak
+ * memory after a command that ran, and exits with the subcommand's status on every rank (0 ok,
+ * 1 failed, 2 usage error). */
 #include <mpi.h>
 #include <stdio.h>
 #include <string.h>
@@ -36,6 +37,13 @@ static void usage(void) {
   printf("\n'oncovq COMMAND --help' describes a command's options.\n");
 }
 
+/* Whether the subcommand's arguments ask for its help (cli_parse answers --help / -h anywhere). */
+static int asks_help(int argc, char **argv) {
+  for (int i = 2; i < argc; i++)
+    if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) return 1;
+  return 0;
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   ovq_log_init(MPI_COMM_WORLD);
@@ -57,6 +65,9 @@ int main(int argc, char **argv) {
       rc = cmd->run(argc - 1, argv + 1, MPI_COMM_WORLD);
     else if (rank == 0)
       fprintf(stderr, "oncovq: '%s' is not a command (see 'oncovq --help')\n", argv[1]);
+    /* A command that ran (succeeded, failed or was interrupted: every rank returns here with the
+     * agreed status) reports its ranks' peak memory; help and usage errors do not. */
+    if (cmd && rc != CLI_USAGE && !asks_help(argc, argv)) cli_log_peak_memory(MPI_COMM_WORLD);
   }
   fflush(stdout);
   /* Every rank reaches here with the same status: wait for all, so a rank that exits non-zero
