@@ -55,16 +55,21 @@ static void open_forget(const char *tmp) {
     if (g_open[i].tmp && strcmp(g_open[i].tmp, tmp) == 0) open_drop(i);
 }
 
-/* Why a write to `file` failed: the device is (nearly) full, or errno's text when it names a
- * cause (errno may also be left over from an unrelated call); NULL if unknown. */
-static const char *failure_reason(const char *file, int err, double need, char *buf, size_t n) {
-  char dir[4096];
-  snprintf(dir, sizeof dir, "%s", file);
+/* The directory of `path` into dir ("." for a bare file name). */
+static void dir_of(const char *path, char *dir, size_t n) {
+  snprintf(dir, n, "%s", path);
   char *slash = strrchr(dir, '/');
   if (slash)
     slash[slash == dir ? 1 : 0] = '\0';
   else
-    snprintf(dir, sizeof dir, ".");
+    snprintf(dir, n, ".");
+}
+
+/* Why a write to `file` failed: the device is (nearly) full, or errno's text when it names a
+ * cause (errno may also be left over from an unrelated call); NULL if unknown. */
+static const char *failure_reason(const char *file, int err, double need, char *buf, size_t n) {
+  char dir[4096];
+  dir_of(file, dir, sizeof dir);
   struct statvfs vfs;
   int known = statvfs(dir, &vfs) == 0;
   double avail = known ? (double)vfs.f_bavail * (double)vfs.f_frsize : 0.0;
@@ -152,12 +157,7 @@ void ovq_h5_ensure_space(hid_t loc, double bytes, const char *what, MPI_Comm com
       H5Idec_ref(f); /* only the reference H5Iget_file_id took */
     }
     char dir[4096];
-    snprintf(dir, sizeof dir, "%s", name);
-    char *slash = strrchr(dir, '/');
-    if (slash)
-      slash[slash == dir ? 1 : 0] = '\0';
-    else
-      snprintf(dir, sizeof dir, ".");
+    dir_of(name, dir, sizeof dir);
     struct statvfs vfs;
     need = bytes + 2.0 * (double)cur_size + 65536.0;
     if (f >= 0 && statvfs(dir, &vfs) == 0 && (double)vfs.f_bavail * (double)vfs.f_frsize < need)
