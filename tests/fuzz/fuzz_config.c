@@ -16,16 +16,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "ovq/config.h"
 
-#define REQUIRE(cond)                                                                              \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "fuzz_config: %s:%d: %s (message: '%s')\n", __FILE__, __LINE__, #cond,     \
-              ovq_error_message());                                                                \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 /* A status and its message: OVQ_OK, or OVQ_ERR with text. */
 static void check_status(OvqStatus st) {
@@ -76,15 +69,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
   if (st == OVQ_OK) check_round_trip(&c);
 
   /* The same bytes as a file. */
-  static int fd = -1;
-  static char path[64];
-  if (fd < 0) {
-    fd = memfd_create("fuzz_config", 0);
-    REQUIRE(fd >= 0);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  }
-  REQUIRE(ftruncate(fd, 0) == 0);
-  REQUIRE(pwrite(fd, data, size, 0) == (ssize_t)size);
+  const char *path = fuzz_bytes_as_file(data, size);
   OvqConfig f;
   ovq_config_defaults(&f);
   ovq_error_clear();

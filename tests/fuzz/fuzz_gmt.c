@@ -22,16 +22,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "ovq/enrich.h"
 #include "tsv_parse.h"
 
-#define REQUIRE(cond)                                                                              \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "fuzz_gmt: %s:%d: %s\n", __FILE__, __LINE__, #cond);                         \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 /* tsv.c's matrix reader stores ids with these (src/io/cohort.c, which needs HDF5 files); it is
  * not used here. */
@@ -138,15 +132,7 @@ static void check_ora(const OvqGmt *g) {
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
-  static int fd = -1;
-  static char path[64];
-  if (fd < 0) {
-    fd = memfd_create("fuzz_gmt", 0);
-    REQUIRE(fd >= 0);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  }
-  REQUIRE(ftruncate(fd, 0) == 0);
-  REQUIRE(pwrite(fd, data, size, 0) == (ssize_t)size);
+  const char *path = fuzz_bytes_as_file(data, size);
   int gz = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
 
   OvqGmt g;

@@ -18,15 +18,9 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "fuzz_util.h"
 #include "tsv_parse.h"
 
-#define REQUIRE(cond)                                                                              \
-  do {                                                                                             \
-    if (!(cond)) {                                                                                 \
-      fprintf(stderr, "fuzz_tsv: %s:%d: %s\n", __FILE__, __LINE__, #cond);                         \
-      abort();                                                                                     \
-    }                                                                                              \
-  } while (0)
 
 static int lower_is(const char *s, size_t n, const char *w) {
   if (strlen(w) != n) return 0;
@@ -162,15 +156,7 @@ void ovq_strings_free(OvqStrings *s) {
 }
 
 static void fuzz_files(const uint8_t *data, size_t size) {
-  static int fd = -1;
-  static char path[64];
-  if (fd < 0) {
-    fd = memfd_create("fuzz_tsv", 0);
-    REQUIRE(fd >= 0);
-    snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
-  }
-  REQUIRE(ftruncate(fd, 0) == 0);
-  REQUIRE(pwrite(fd, data, size, 0) == (ssize_t)size);
+  const char *path = fuzz_bytes_as_file(data, size);
   int gz = size >= 2 && data[0] == 0x1f && data[1] == 0x8b;
 
   /* Plain text: the reader's lines are ovq_tsv_next_line's (the BOM dropped from line 1). */
