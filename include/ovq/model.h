@@ -36,6 +36,10 @@
 #define ovq_model_quantise OVQ_NN_FN(ovq_model_quantise)
 #define ovq_net_forward OVQ_NN_FN(ovq_net_forward)
 #define ovq_net_backward OVQ_NN_FN(ovq_net_backward)
+#define ovq_model_split_in OVQ_NN_FN(ovq_model_split_in)
+#define ovq_model_split_mid OVQ_NN_FN(ovq_model_split_mid)
+#define ovq_model_split_out_backward OVQ_NN_FN(ovq_model_split_out_backward)
+#define ovq_model_split_backward OVQ_NN_FN(ovq_model_split_backward)
 
 typedef enum { OVQ_MODEL_VQVAE = 0, OVQ_MODEL_AE = 1, OVQ_MODEL_VAE = 2 } OvqModelType;
 typedef enum { OVQ_ACT_GELU = 0, OVQ_ACT_RELU = 1 } OvqActivation;
@@ -137,6 +141,33 @@ void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global
 /* Backward of the last forward: ADDS parameter gradients into m->grads. */
 void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
                         double data_var);
+
+/* Feature-split training step (the trainer's layout on one node, trainer.h). The F features are
+ * divided among R workers; worker r takes columns f = [f0, f0 + fn) of the first encoder layer
+ * W1 [h1][F] and rows f of the last decoder layer W [F][h1], for the WHOLE batch of B samples
+ * (xr [B][fn]: the batch's columns f), and every worker runs the narrow rest of the network the
+ * same way. Four phases, with a sum over the workers after the first and the third:
+ *   1. split_in: part [B][h1] = xr W1[:, f]^T (written).
+ *   -> the caller puts the sum of all workers' parts in m->enc.ops[0].act
+ *   2. split_mid: adds W1's bias, runs the encoder's rest, the latent stage and the decoder up to
+ *      its last layer, whose rows f give x_hat's columns f; loss->recon is this worker's part of
+ *      the reconstruction term (sum them over workers), the other terms are whole.
+ *   3. split_out_backward: WRITES the gradients of the last layer's rows f and bias f, and
+ *      part [B][h1] = this worker's part of the gradient at that layer's input.
+ *   -> the caller sums the parts into dh [B][h1]
+ *   4. split_backward: the rest of the backward from dh (dh is overwritten); WRITES the gradient
+ *      of W1[:, f] and of W1's bias, ADDS those of every parameter in between (zero them first)
+ *      and the codebook's. B is the global batch (the means are over it); eps as in forward.
+ * Every worker thus needs gradient slab room for the whole model but writes only its columns /
+ * rows of the two wide layers. */
+void ovq_model_split_in(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                        ovq_real *part);
+void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                         double data_var, const ovq_real *eps, OvqLoss *loss);
+void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0,
+                                  int64_t fn, double data_var, ovq_real *part);
+void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                              ovq_real *dh);
 
 /* Encoder only: the latent feature of each sample, out [B][D]: z_e (VQ-VAE), the code (AE), mu
  * (VAE). If zq != NULL (VQ-VAE) also the quantised vectors [B][D] and codes [B][G]. */

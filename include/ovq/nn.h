@@ -31,6 +31,7 @@ typedef float ovq_real;
 #define ovq_gemm_nn OVQ_NN_FN(ovq_gemm_nn)
 #define ovq_gemm_nt OVQ_NN_FN(ovq_gemm_nt)
 #define ovq_gemm_tn OVQ_NN_FN(ovq_gemm_tn)
+#define ovq_gemm_ld OVQ_NN_FN(ovq_gemm_ld)
 
 /* C[m][n] = alpha * A[m][k] B[k][n] + beta * C (row-major, via BLAS). */
 void ovq_gemm_nn(int64_t m, int64_t n, int64_t k, ovq_real alpha, const ovq_real *A,
@@ -41,6 +42,13 @@ void ovq_gemm_nt(int64_t m, int64_t n, int64_t k, ovq_real alpha, const ovq_real
 /* C[m][n] = alpha * A[k][m]^T B[k][n] + beta * C. */
 void ovq_gemm_tn(int64_t m, int64_t n, int64_t k, ovq_real alpha, const ovq_real *A,
                  const ovq_real *B, ovq_real beta, ovq_real *C);
+
+/* C = alpha op(A) op(B) + beta C with explicit leading dimensions (row-major), op(X) = X^T when
+ * trans_x is nonzero: for submatrices, e.g. a block of columns of a weight matrix. op(A) is m x k,
+ * op(B) k x n, C m x n with rows ldc apart. */
+void ovq_gemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, ovq_real alpha,
+                 const ovq_real *A, int64_t lda, const ovq_real *B, int64_t ldb, ovq_real beta,
+                 ovq_real *C, int64_t ldc);
 
 /* Linear: y = x W^T + b.  x [B][in], w [out][in] (PyTorch's layout), b [out], y [B][out]. */
 void ovq_linear_forward(ovq_real *y, const ovq_real *x, const ovq_real *w, const ovq_real *b,

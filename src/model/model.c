@@ -311,12 +311,13 @@ double ovq_model_quantise(OvqModel *m, const ovq_real *z, int64_t B, int32_t *co
   return total;
 }
 
-void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
-                       double data_var, const ovq_real *eps, OvqLoss *loss) {
+/* The latent stage of the forward pass, from the encoder output z_e to the decoder input m->z:
+ * quantisation (VQ-VAE), reparameterisation (VAE, eps as in ovq_model_forward) or a copy (AE);
+ * sets the codebook, commitment and KL terms of *loss. */
+static void latent_forward(OvqModel *m, int64_t B, int64_t global_batch, const ovq_real *eps,
+                           OvqLoss *loss) {
   const OvqModelSpec *s = &m->spec;
-  const int64_t D = s->latent, F = s->n_in;
-  memset(loss, 0, sizeof *loss);
-  ovq_net_forward(m, &m->enc, x, B);
+  const int64_t D = s->latent;
   const ovq_real *ze = m->enc.ops[m->enc.n_ops - 1].act; /* [B][D'] */
   const double per_latent = 1.0 / ((double)global_batch * (double)D);
   if (s->type == OVQ_MODEL_AE) {
@@ -336,30 +337,16 @@ void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global
     loss->codebook = s->ema ? 0.0 : sq * per_latent;
     loss->commitment = s->beta * sq * per_latent;
   }
-  ovq_net_forward(m, &m->dec, m->z, B);
-  const ovq_real *xh = m->dec.ops[m->dec.n_ops - 1].act;
-  double rs = 0.0;
-  for (int64_t k = 0; k < B * F; k++) {
-    double diff = (double)xh[k] - (double)x[k];
-    rs += diff * diff;
-  }
-  loss->recon = rs / ((double)global_batch * (double)F * data_var);
-  loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
 }
 
-void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
-                        double data_var) {
+/* The latent stage of the backward pass: m->dz holds the gradient at the decoder input [B][D];
+ * turns it into the gradient at the encoder output [B][D'] (in place) and ADDS the codebook
+ * gradient. */
+static void latent_backward(OvqModel *m, int64_t B, int64_t global_batch) {
   const OvqModelSpec *s = &m->spec;
-  const int64_t D = s->latent, F = s->n_in;
-  const ovq_real *xh = m->dec.ops[m->dec.n_ops - 1].act;
+  const int64_t D = s->latent;
   const ovq_real *ze = m->enc.ops[m->enc.n_ops - 1].act;
-  /* d recon / d x_hat goes straight into the buffer where the decoder's backward starts. */
-  ovq_real *dxh = m->dbuf1;
-  const ovq_real c = (ovq_real)(2.0 / ((double)global_batch * (double)F * data_var));
-  for (int64_t k = 0; k < B * F; k++) dxh[k] = c * (xh[k] - x[k]);
-  ovq_real *dzin = m->dz; /* [B][D] gradient at the decoder input */
-  ovq_net_backward(m, &m->dec, m->z, dxh, dzin, B);
-
+  ovq_real *dzin = m->dz;
   const double per_latent = 1.0 / ((double)global_batch * (double)D);
   if (s->type == OVQ_MODEL_VAE) {
     /* Expand [B][D] -> [B][2D] in place from the back, so rows do not overwrite each other. */
@@ -388,7 +375,126 @@ void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t globa
         }
       }
   }
-  ovq_net_backward(m, &m->enc, x, dzin, NULL, B);
+}
+
+static double sq_diff_sum(const ovq_real *a, const ovq_real *b, int64_t n) {
+  double rs = 0.0;
+  for (int64_t k = 0; k < n; k++) {
+    double diff = (double)a[k] - (double)b[k];
+    rs += diff * diff;
+  }
+  return rs;
+}
+
+void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
+                       double data_var, const ovq_real *eps, OvqLoss *loss) {
+  const int64_t F = m->spec.n_in;
+  memset(loss, 0, sizeof *loss);
+  ovq_net_forward(m, &m->enc, x, B);
+  latent_forward(m, B, global_batch, eps, loss);
+  ovq_net_forward(m, &m->dec, m->z, B);
+  const ovq_real *xh = m->dec.ops[m->dec.n_ops - 1].act;
+  loss->recon = sq_diff_sum(xh, x, B * F) / ((double)global_batch * (double)F * data_var);
+  loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
+}
+
+void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
+                        double data_var) {
+  const int64_t F = m->spec.n_in;
+  const ovq_real *xh = m->dec.ops[m->dec.n_ops - 1].act;
+  /* d recon / d x_hat goes straight into the buffer where the decoder's backward starts. */
+  ovq_real *dxh = m->dbuf1;
+  const ovq_real c = (ovq_real)(2.0 / ((double)global_batch * (double)F * data_var));
+  for (int64_t k = 0; k < B * F; k++) dxh[k] = c * (xh[k] - x[k]);
+  ovq_net_backward(m, &m->dec, m->z, dxh, m->dz, B);
+  latent_backward(m, B, global_batch);
+  ovq_net_backward(m, &m->enc, x, m->dz, NULL, B);
+}
+
+/* ---- feature-split training --------------------------------------------------------------------- */
+
+/* Views of ops [from, from + n) of a network (the ops, and so their buffers, are shared). */
+static OvqNet net_view(const OvqNet *net, int from, int n) {
+  OvqNet v;
+  memset(&v, 0, sizeof v);
+  v.n_ops = n;
+  memcpy(v.ops, net->ops + from, sizeof(OvqOp) * (size_t)n);
+  v.n_in = net->ops[from].in;
+  v.n_out = net->ops[from + n - 1].out;
+  return v;
+}
+
+void ovq_model_split_in(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                        ovq_real *part) {
+  const OvqOp *op = &m->enc.ops[0];
+  if (fn == 0) {
+    memset(part, 0, sizeof(ovq_real) * (size_t)(B * op->out));
+    return;
+  }
+  /* W1 [h1][F]: columns f0 .. f0 + fn are a submatrix with rows F apart. */
+  ovq_gemm_ld(0, 1, B, op->out, fn, 1, xr, fn, m->params + op->w + f0, op->in, 0, part, op->out);
+}
+
+void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                         double data_var, const ovq_real *eps, OvqLoss *loss) {
+  const int64_t F = m->spec.n_in;
+  OvqOp *first = &m->enc.ops[0], *last = &m->dec.ops[m->dec.n_ops - 1];
+  const ovq_real *b1 = m->params + first->b;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t j = 0; j < first->out; j++) first->act[b * first->out + j] += b1[j];
+  memset(loss, 0, sizeof *loss);
+  OvqNet enc_rest = net_view(&m->enc, 1, m->enc.n_ops - 1);
+  ovq_net_forward(m, &enc_rest, first->act, B);
+  latent_forward(m, B, B, eps, loss);
+  OvqNet dec_head = net_view(&m->dec, 0, m->dec.n_ops - 1);
+  ovq_net_forward(m, &dec_head, m->z, B);
+  const ovq_real *h = m->dec.ops[m->dec.n_ops - 2].act;
+  /* Rows f0 .. f0 + fn of the last layer's W [F][h1] are contiguous: x_hat's columns f. */
+  ovq_linear_forward(last->act, h, m->params + last->w + f0 * last->in, m->params + last->b + f0,
+                     B, last->in, fn);
+  loss->recon = sq_diff_sum(last->act, xr, B * fn) / ((double)B * (double)F * data_var);
+  loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
+}
+
+void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0,
+                                  int64_t fn, double data_var, ovq_real *part) {
+  const int64_t F = m->spec.n_in;
+  const OvqOp *last = &m->dec.ops[m->dec.n_ops - 1];
+  const int64_t h1 = last->in;
+  const ovq_real *h = m->dec.ops[m->dec.n_ops - 2].act, *xh = last->act;
+  ovq_real *dy = m->dbuf1; /* [B][fn] */
+  const ovq_real c = (ovq_real)(2.0 / ((double)B * (double)F * data_var));
+  for (int64_t k = 0; k < B * fn; k++) dy[k] = c * (xh[k] - xr[k]);
+  if (fn == 0) {
+    memset(part, 0, sizeof(ovq_real) * (size_t)(B * h1));
+    return;
+  }
+  ovq_real *gw = m->grads + last->w + f0 * h1, *gb = m->grads + last->b + f0;
+  ovq_gemm_tn(fn, h1, B, 1, dy, h, 0, gw); /* dW[f] = dy^T h, written */
+  for (int64_t j = 0; j < fn; j++) {
+    ovq_real s = 0;
+    for (int64_t b = 0; b < B; b++) s += dy[b * fn + j];
+    gb[j] = s;
+  }
+  ovq_gemm_nn(B, h1, fn, 1, dy, m->params + last->w + f0 * h1, 0, part); /* dy W[f] */
+}
+
+void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
+                              ovq_real *dh) {
+  OvqNet dec_head = net_view(&m->dec, 0, m->dec.n_ops - 1);
+  ovq_net_backward(m, &dec_head, m->z, dh, m->dz, B);
+  latent_backward(m, B, B);
+  OvqOp *first = &m->enc.ops[0];
+  OvqNet enc_rest = net_view(&m->enc, 1, m->enc.n_ops - 1);
+  /* dh was copied into the backward buffers above, so it can take the gradient at W1's output. */
+  ovq_net_backward(m, &enc_rest, first->act, m->dz, dh, B);
+  const int64_t h1 = first->out, F = first->in;
+  if (fn > 0) /* dW1[:, f] = dh^T xr, written into the columns f of [h1][F] */
+    ovq_gemm_ld(1, 0, h1, fn, B, 1, dh, h1, xr, fn, 0, m->grads + first->w + f0, F);
+  ovq_real *gb = m->grads + first->b;
+  for (int64_t j = 0; j < h1; j++) gb[j] = 0;
+  for (int64_t b = 0; b < B; b++)
+    for (int64_t j = 0; j < h1; j++) gb[j] += dh[b * h1 + j];
 }
 
 void ovq_model_encode(OvqModel *m, const ovq_real *x, int64_t B, ovq_real *out, ovq_real *zq,

@@ -28,13 +28,26 @@ static int ld(int64_t v, const char *what) {
   return OVQ_INT(v > 1 ? v : 1, what);
 }
 
-static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k,
-                 ovq_real alpha, const ovq_real *A, int64_t lda, const ovq_real *B, int64_t ldb,
-                 ovq_real beta, ovq_real *C) {
+static void gemm_ldc(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int64_t m, int64_t n,
+                     int64_t k, ovq_real alpha, const ovq_real *A, int64_t lda, const ovq_real *B,
+                     int64_t ldb, ovq_real beta, ovq_real *C, int64_t ldc) {
   if (m == 0 || n == 0) return;
   OVQ_CBLAS_GEMM(CblasRowMajor, ta, tb, OVQ_INT(m, "gemm m"), OVQ_INT(n, "gemm n"),
                  OVQ_INT(k, "gemm k"), alpha, A, ld(lda, "gemm lda"), B, ld(ldb, "gemm ldb"), beta,
-                 C, ld(n, "gemm ldc"));
+                 C, ld(ldc, "gemm ldc"));
+}
+
+static void gemm(enum CBLAS_TRANSPOSE ta, enum CBLAS_TRANSPOSE tb, int64_t m, int64_t n, int64_t k,
+                 ovq_real alpha, const ovq_real *A, int64_t lda, const ovq_real *B, int64_t ldb,
+                 ovq_real beta, ovq_real *C) {
+  gemm_ldc(ta, tb, m, n, k, alpha, A, lda, B, ldb, beta, C, n);
+}
+
+void ovq_gemm_ld(int trans_a, int trans_b, int64_t m, int64_t n, int64_t k, ovq_real alpha,
+                 const ovq_real *A, int64_t lda, const ovq_real *B, int64_t ldb, ovq_real beta,
+                 ovq_real *C, int64_t ldc) {
+  gemm_ldc(trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans, m, n, k, alpha,
+           A, lda, B, ldb, beta, C, ldc);
 }
 
 void ovq_gemm_nn(int64_t m, int64_t n, int64_t k, ovq_real alpha, const ovq_real *A,
