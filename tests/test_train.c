@@ -63,6 +63,8 @@ static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   t.adam.lr = 3e-3;
   t.cosine = 1;
   t.adam.warmup_steps = 3;
+  /* Clipping on (below the early gradient norms): every layout must form the same global norm. */
+  t.adam.clip_norm = 0.2;
   t.ema_decay = 0.99;
   t.ema_eps = 1e-5;
   t.dead_code_threshold = 1.0;

@@ -5,10 +5,14 @@
  * step takes the next `batch` samples of that order, each rank computes the gradient of the
  * samples it holds, and ONE in-place MPI_Allreduce of the flat gradient slab (with the loss terms,
  * code counts and EMA sums appended) gives every rank the same update, so the replicas never
- * drift. When all ranks share one node, the slabs and a single copy of the parameters live in
- * MPI-3 shared memory instead: each rank sums one share of the gradients straight from the other
- * slabs and applies Adam to that share (no allreduce, no redundant optimiser work). Dead codes
- * are restarted from the encoder outputs of samples chosen by global index.
+ * drift. When all ranks share one node, the work is split by features instead of samples: rank r
+ * takes columns f_r of the first encoder layer and rows f_r of the last decoder layer for the
+ * whole batch (the two wide layers hold ~97 % of the parameters and FLOPs) and every rank runs the
+ * narrow middle; two [batch][h1] partial sums per step go through MPI-3 shared memory, where the
+ * one copy of the parameters also lives, and each rank's Adam updates its own columns / rows and a
+ * block of the middle. No gradient moves between ranks and the GEMMs keep the full batch
+ * (model.h, ovq_model_split_*). Dead codes are restarted from the encoder outputs of samples
+ * chosen by global index.
  *
  * Reproducible mode (train.reproducible): the samples form V fixed virtual workers whose
  * gradients are computed independently and summed in 64-bit fixed point, so weights are

@@ -49,16 +49,27 @@ typedef struct Trainer {
   OvqFixedSum gsum;     /* [n_params] gradient sums */
   OvqFixedSum xsum;     /* [grad_extra] statistics sums */
   double gbound;        /* bound on any worker's largest |gradient| */
-  /* Default mode on one node: gradient slabs and parameters in MPI-3 shared memory; each rank
-   * sums and updates one shard of the parameters (see reduce_shared). */
+  /* The parameters this rank's Adam updates: pieces [start, start + count) of the slab (all of
+   * them in one piece, except on one node where each rank updates its own). */
+  OvqRange *seg;
+  int64_t n_seg;
+  /* Default mode on one node: the features split among the ranks (see split_gradient); the
+   * parameters, each rank's gradient slab, its batch rows and its partial sums in MPI-3 shared
+   * memory. */
   int shm;
   int rank, size;
   MPI_Comm node;
-  MPI_Win gwin, pwin;
+  MPI_Win gwin, pwin, xwin, swin;
   float **slab;         /* [size] every rank's gradient slab (the model's grads while active) */
-  float *own_grads, *own_params; /* the model's own buffers, put back at the end */
-  OvqRange shard;       /* parameters [start, start + count) this rank reduces and updates */
-  float *stats;         /* [grad_extra] the summed statistics */
+  float **xb_of;        /* [size] every rank's batch rows [B][F] (t->xb while active) */
+  float **sum_of;       /* [size] every rank's two partial sums [2][B][h1] */
+  float *own_grads, *own_params, *own_xb; /* the buffers shared memory replaces, put back */
+  OvqRange feat;        /* the features [start, start + count) this rank handles */
+  OvqRange *rows_of;    /* [size] every rank's data rows */
+  float *xr;            /* [B][feat.count] the batch's columns feat, all ranks' rows in rank order */
+  float *dh;            /* [B][h1] summed gradient at the last layer's input */
+  int64_t *cat_global;  /* [B] global index of each sample of xr */
+  float *stats;         /* [grad_extra] the step's statistics */
 } Trainer;
 
 enum { P_EPOCH, P_STEP, P_T, P_HIST };
@@ -131,9 +142,17 @@ static int ckpt_arrays(Trainer *t, CkptArray *a) {
 
 static void shm_gather_adam(Trainer *t);
 
+
 static int all_finite(const float *x, int64_t n) {
   int ok = 1;
   for (int64_t i = 0; i < n; i++) ok &= fabsf(x[i]) <= FLT_MAX;
+  return ok;
+}
+
+/* Whether x is finite in every piece of seg. */
+static int all_finite_in(const float *x, const OvqRange *seg, int64_t n_seg) {
+  int ok = 1;
+  for (int64_t s = 0; s < n_seg; s++) ok &= all_finite(x + seg[s].start, seg[s].count);
   return ok;
 }
 
@@ -142,15 +161,14 @@ static int all_finite(const float *x, int64_t n) {
  * stop moving, and a checkpoint would keep the broken state. Checked at every epoch end and
  * before every checkpoint; an error names the first non-finite array and the epoch. */
 static OvqStatus check_state(Trainer *t) {
-  const int64_t a0 = t->shm ? t->shard.start : 0, an = t->shm ? t->shard.count : t->n_adam;
   int code = 0; /* 1 parameters, 2 Adam first moment, 3 Adam second moment */
-  if (!all_finite(t->m->params + a0, an)) code = 1;
+  if (!all_finite_in(t->m->params, t->seg, t->n_seg)) code = 1;
   /* Parameters Adam does not move (an EMA codebook): rank 0 in shared memory, else everyone. */
   else if ((!t->shm || t->rank == 0) &&
            !all_finite(t->m->params + t->n_adam, t->m->n_params - t->n_adam))
     code = 1;
-  else if (!all_finite(t->adam_m + a0, an)) code = 2;
-  else if (!all_finite(t->adam_v + a0, an)) code = 3;
+  else if (!all_finite_in(t->adam_m, t->seg, t->n_seg)) code = 2;
+  else if (!all_finite_in(t->adam_v, t->seg, t->n_seg)) code = 3;
   int first = code ? code : 99;
   OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &first, 1, MPI_INT, MPI_MIN, t->comm));
   if (first == 99) return OVQ_OK;
@@ -268,12 +286,11 @@ static int64_t gather_batch(Trainer *t, int64_t b0, int64_t bsz, int64_t lo, int
   return nb;
 }
 
-/* VAE noise for each local sample of the batch, keyed by (Adam step, global sample). */
-static void draw_noise(Trainer *t, int64_t nb, float *eps) {
+/* VAE noise for nb samples of global indices idx, keyed by (Adam step, global sample). */
+static void draw_noise(Trainer *t, const int64_t *idx, int64_t nb, float *eps) {
   for (int64_t b = 0; b < nb; b++) {
     OvqRng r;
-    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_VAE_NOISE,
-                 (uint64_t)(t->pos[P_T] * t->N + t->xb_global[b]));
+    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_VAE_NOISE, (uint64_t)(t->pos[P_T] * t->N + idx[b]));
     for (int64_t j = 0; j < t->D; j++) eps[b * t->D + j] = (float)ovq_rng_normal(&r);
   }
 }
@@ -337,7 +354,7 @@ static void local_gradient(Trainer *t, int64_t b0, int64_t bsz, int64_t lo, int6
   OvqLoss loss;
   if (t->is_vae) {
     eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
-    draw_noise(t, nb, eps);
+    draw_noise(t, t->xb_global, nb, eps);
   }
   ovq_model_forward(m, t->xb, nb, bsz, t->data_var, eps, &loss);
   ovq_model_backward(m, t->xb, nb, bsz, t->data_var);
@@ -418,20 +435,44 @@ static void reduce_repro(Trainer *t, int64_t b0, int64_t bsz) {
   }
 }
 
-/* ---- one node: shared-memory reduction ---------------------------------------------------- */
+/* ---- one node: features split among the ranks ------------------------------------------------ */
 
 /* Makes every rank's writes to shared memory visible to the others (MPI-3 unified model). */
-static void shm_fence(Trainer *t, MPI_Win win) {
-  OVQ_MPI_CHECK(MPI_Win_sync(win));
+static void shm_fence(Trainer *t) {
+  MPI_Win wins[4] = {t->gwin, t->pwin, t->xwin, t->swin};
+  for (int i = 0; i < 4; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
   OVQ_MPI_CHECK(MPI_Barrier(t->node));
-  OVQ_MPI_CHECK(MPI_Win_sync(win));
+  for (int i = 0; i < 4; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
 }
 
-/* When every rank of comm is on one node, puts the gradient slabs and one copy of the parameters
- * in shared memory. An MPI_Allreduce of the 366 MB slab copies it through bounded FIFOs (measured
- * 260-450 ms a step at 2 ranks) and every rank then ran the whole Adam update; here each rank sums
- * its 1/size of the parameters straight from the other slabs and updates that share in the one
- * shared parameter array (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
+/* The parameters rank q updates when the features are split: its columns of the first layer's
+ * weights (h1 pieces), its rows of the last layer's weights and bias, and a block of the
+ * parameters in between (the narrow middle, whose gradient every rank computes in full) and of the
+ * codebook when Adam moves it. Writes at most h1 + 5 pieces to seg; returns how many. */
+static int64_t split_segments(const Trainer *t, int q, OvqRange *seg) {
+  const OvqModel *m = t->m;
+  const OvqOp *first = &m->enc.ops[0], *last = &m->dec.ops[m->dec.n_ops - 1];
+  const int64_t F = t->F, h1 = first->out;
+  OvqRange f = ovq_partition_block(F, t->size, q);
+  int64_t n = 0;
+  if (f.count > 0) {
+    for (int64_t i = 0; i < h1; i++) seg[n++] = (OvqRange){first->w + i * F + f.start, f.count};
+    seg[n++] = (OvqRange){last->w + f.start * h1, f.count * h1};
+    seg[n++] = (OvqRange){last->b + f.start, f.count};
+  }
+  OvqRange mid = ovq_partition_block(last->w - first->b, t->size, q);
+  if (mid.count > 0) seg[n++] = (OvqRange){first->b + mid.start, mid.count};
+  int64_t tail0 = last->b + F;
+  OvqRange tail = ovq_partition_block(t->n_adam > tail0 ? t->n_adam - tail0 : 0, t->size, q);
+  if (tail.count > 0) seg[n++] = (OvqRange){tail0 + tail.start, tail.count};
+  return n;
+}
+
+/* When every rank of comm is on one node, splits the features among the ranks (split_gradient)
+ * and puts one copy of the parameters, the gradient slabs, the batch rows and the partial sums in
+ * shared memory. The data-parallel alternative (each rank half the batch, gradients summed) runs
+ * its GEMMs at half the batch, 10 % below the full batch's rate, and moves the whole gradient slab
+ * every step (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
 static int shm_setup(Trainer *t) {
   OvqModel *m = t->m;
   OVQ_MPI_CHECK(MPI_Comm_rank(t->comm, &t->rank));
@@ -448,37 +489,49 @@ static int shm_setup(Trainer *t) {
     return 0;
   }
   t->node = node;
-  const int64_t P = m->n_params, X = m->grad_extra;
-  float *base = NULL;
-  OVQ_MPI_CHECK(MPI_Win_allocate_shared((MPI_Aint)((P + X) * (int64_t)sizeof(float)),
-                                        (int)sizeof(float), MPI_INFO_NULL, node, &base, &t->gwin));
-  float *pbase = NULL;
-  OVQ_MPI_CHECK(MPI_Win_allocate_shared(
-      (MPI_Aint)(t->rank == 0 ? P * (int64_t)sizeof(float) : 0), (int)sizeof(float),
-      MPI_INFO_NULL, node, &pbase, &t->pwin));
-  OVQ_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, t->gwin));
-  OVQ_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, t->pwin));
-  t->slab = OVQ_MALLOC(sizeof(float *) * (size_t)t->size);
-  for (int q = 0; q < t->size; q++) {
+  const int64_t P = m->n_params, X = m->grad_extra, h1 = m->enc.ops[0].out;
+  const int64_t sizes[4] = {P + X, t->rank == 0 ? P : 0, t->B * t->F, 2 * t->B * h1};
+  MPI_Win *wins[4] = {&t->gwin, &t->pwin, &t->xwin, &t->swin};
+  float ***bases[4] = {&t->slab, NULL, &t->xb_of, &t->sum_of};
+  float *params = NULL;
+  for (int w = 0; w < 4; w++) {
+    float *base = NULL;
+    OVQ_MPI_CHECK(MPI_Win_allocate_shared((MPI_Aint)(sizes[w] * (int64_t)sizeof(float)),
+                                          (int)sizeof(float), MPI_INFO_NULL, node, &base, wins[w]));
+    OVQ_MPI_CHECK(MPI_Win_lock_all(MPI_MODE_NOCHECK, *wins[w]));
     MPI_Aint sz;
     int disp;
-    OVQ_MPI_CHECK(MPI_Win_shared_query(t->gwin, q, &sz, &disp, &t->slab[q]));
+    if (!bases[w]) {
+      OVQ_MPI_CHECK(MPI_Win_shared_query(*wins[w], 0, &sz, &disp, &params));
+      continue;
+    }
+    *bases[w] = OVQ_MALLOC(sizeof(float *) * (size_t)t->size);
+    for (int q = 0; q < t->size; q++)
+      OVQ_MPI_CHECK(MPI_Win_shared_query(*wins[w], q, &sz, &disp, &(*bases[w])[q]));
   }
-  MPI_Aint sz;
-  int disp;
-  float *params = NULL;
-  OVQ_MPI_CHECK(MPI_Win_shared_query(t->pwin, 0, &sz, &disp, &params));
   if (t->rank == 0) memcpy(params, m->params, sizeof(float) * (size_t)P);
   t->own_grads = m->grads;
   t->own_params = m->params;
+  t->own_xb = t->xb;
   m->grads = t->slab[t->rank];
   m->params = params;
-  t->shard = ovq_partition_block(t->n_adam, t->size, t->rank);
+  t->xb = t->xb_of[t->rank];
+  t->feat = ovq_partition_block(t->F, t->size, t->rank);
+  t->n_seg = split_segments(t, t->rank, t->seg);
+  int64_t mine[2] = {t->data->row_start, t->data->n_local}, *all_rows;
+  all_rows = OVQ_MALLOC(sizeof(int64_t) * 2 * (size_t)t->size);
+  OVQ_MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT64_T, all_rows, 2, MPI_INT64_T, t->comm));
+  t->rows_of = OVQ_MALLOC(sizeof(OvqRange) * (size_t)t->size);
+  for (int q = 0; q < t->size; q++) t->rows_of[q] = (OvqRange){all_rows[2 * q], all_rows[2 * q + 1]};
+  free(all_rows);
+  t->xr = OVQ_MALLOC(sizeof(float) * (size_t)(t->B * t->feat.count + 1));
+  t->dh = OVQ_MALLOC(sizeof(float) * (size_t)(t->B * h1));
+  t->cat_global = OVQ_MALLOC(sizeof(int64_t) * (size_t)t->B);
   t->stats = OVQ_CALLOC((size_t)(X > 0 ? X : 1), sizeof(float));
   t->shm = 1;
-  shm_fence(t, t->pwin);
-  ovq_log(OVQ_LOG_DEBUG, "gradients reduced in shared memory by %d ranks, %lld parameters each",
-          t->size, (long long)t->shard.count);
+  shm_fence(t);
+  ovq_log(OVQ_LOG_DEBUG, "features split among %d ranks: %lld features here", t->size,
+          (long long)t->feat.count);
   return 1;
 }
 
@@ -486,67 +539,118 @@ static int shm_setup(Trainer *t) {
 static void shm_teardown(Trainer *t) {
   if (!t->shm) return;
   OvqModel *m = t->m;
-  shm_fence(t, t->pwin);
+  shm_fence(t);
   memcpy(t->own_params, m->params, sizeof(float) * (size_t)m->n_params);
   m->params = t->own_params;
   m->grads = t->own_grads;
-  MPI_Win_unlock_all(t->gwin);
-  MPI_Win_unlock_all(t->pwin);
-  MPI_Win_free(&t->gwin);
-  MPI_Win_free(&t->pwin);
+  t->xb = t->own_xb;
+  MPI_Win *wins[4] = {&t->gwin, &t->pwin, &t->xwin, &t->swin};
+  for (int w = 0; w < 4; w++) {
+    MPI_Win_unlock_all(*wins[w]);
+    MPI_Win_free(wins[w]);
+  }
   MPI_Comm_free(&t->node);
   free(t->slab);
+  free(t->xb_of);
+  free(t->sum_of);
+  free(t->rows_of);
+  free(t->xr);
+  free(t->dh);
+  free(t->cat_global);
   free(t->stats);
   t->shm = 0;
 }
 
-/* Rank 0 gets every rank's share of the Adam moments (for a checkpoint). */
+/* Rank 0 gets every rank's pieces of the Adam moments (for a checkpoint), through the gradient
+ * slabs, which are free between steps. */
 static void shm_gather_adam(Trainer *t) {
-  int *cnt = OVQ_MALLOC(sizeof(int) * (size_t)t->size), *dsp = OVQ_MALLOC(sizeof(int) * (size_t)t->size);
-  for (int q = 0; q < t->size; q++) {
-    OvqRange b = ovq_partition_block(t->n_adam, t->size, q);
-    cnt[q] = OVQ_INT(b.count, "Adam share");
-    dsp[q] = OVQ_INT(b.start, "Adam share offset");
-  }
+  const int64_t h1 = t->m->enc.ops[0].out;
+  OvqRange *seg = OVQ_MALLOC(sizeof(OvqRange) * (size_t)(h1 + 5));
   float *arrays[2] = {t->adam_m, t->adam_v};
   for (int a = 0; a < 2; a++) {
-    if (t->rank == 0)
-      OVQ_MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, arrays[a], cnt, dsp, MPI_FLOAT, 0,
-                                t->comm));
-    else
-      OVQ_MPI_CHECK(MPI_Gatherv(arrays[a] + t->shard.start, cnt[t->rank], MPI_FLOAT, NULL, cnt,
-                                dsp, MPI_FLOAT, 0, t->comm));
+    float *pack = t->slab[t->rank];
+    for (int64_t s = 0, off = 0; s < t->n_seg; off += t->seg[s].count, s++)
+      memcpy(pack + off, arrays[a] + t->seg[s].start, sizeof(float) * (size_t)t->seg[s].count);
+    shm_fence(t);
+    for (int q = 1; t->rank == 0 && q < t->size; q++) {
+      int64_t n = split_segments(t, q, seg);
+      for (int64_t s = 0, off = 0; s < n; off += seg[s].count, s++)
+        memcpy(arrays[a] + seg[s].start, t->slab[q] + off, sizeof(float) * (size_t)seg[s].count);
+    }
+    shm_fence(t);
   }
-  free(cnt);
-  free(dsp);
+  free(seg);
 }
 
-/* Each rank sums its share of the gradients over all slabs, in rank order (deterministic), into
- * its own slab, and every rank sums the (small) statistics. Returns the statistics. */
-static const float *reduce_shared(Trainer *t, int64_t b0, int64_t bsz) {
-  OvqModel *m = t->m;
-  const int64_t P = m->n_params, X = m->grad_extra;
-  const OvqMatrix *x = t->data;
-  local_gradient(t, b0, bsz, x->row_start, x->row_start + x->n_local);
-  m->grads[P + X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
-  shm_fence(t, t->gwin);
-  enum { BLOCK = 4096 };
-  float acc[BLOCK];
-  float *dst = t->slab[t->rank];
-  for (int64_t k0 = t->shard.start; k0 < t->shard.start + t->shard.count; k0 += BLOCK) {
-    int64_t n = t->shard.start + t->shard.count - k0 < BLOCK ? t->shard.start + t->shard.count - k0
-                                                           : BLOCK;
-    memcpy(acc, t->slab[0] + k0, sizeof(float) * (size_t)n);
-    for (int q = 1; q < t->size; q++) {
-      const float *src = t->slab[q] + k0;
-      for (int64_t k = 0; k < n; k++) acc[k] += src[k];
-    }
-    memcpy(dst + k0, acc, sizeof(float) * (size_t)n);
+/* Sums the partial sums in slot `slot` of every rank, in rank order (the same result on every
+ * rank), into out [n]. */
+static void sum_parts(Trainer *t, int slot, int64_t n, float *out) {
+  const int64_t off = slot * t->B * t->m->enc.ops[0].out;
+  memcpy(out, t->sum_of[0] + off, sizeof(float) * (size_t)n);
+  for (int q = 1; q < t->size; q++) {
+    const float *src = t->sum_of[q] + off;
+    for (int64_t k = 0; k < n; k++) out[k] += src[k];
   }
-  for (int64_t k = 0; k < X; k++) {
-    float s = t->slab[0][P + k];
-    for (int q = 1; q < t->size; q++) s += t->slab[q][P + k];
-    t->stats[k] = s;
+}
+
+/* One node: the step with the features split among the ranks (model.h, ovq_model_split_*).
+ * Each rank puts its rows of the batch in shared memory and takes the columns feat of all of
+ * them (rank order), so the two wide layers run at the full batch on 1/size of their width; the
+ * two [B][h1] partial sums are added through shared memory; every rank runs the narrow middle
+ * identically. A rank's gradient slab then holds the gradients of its columns / rows of the wide
+ * layers and the whole middle: no gradient moves between ranks. Returns the statistics (the
+ * reconstruction term and the stop flag summed, the rest the same on every rank). */
+static const float *split_gradient(Trainer *t, int64_t b0, int64_t bsz) {
+  OvqModel *m = t->m;
+  const int64_t P = m->n_params, X = m->grad_extra, F = t->F;
+  const OvqOp *first = &m->enc.ops[0], *last = &m->dec.ops[m->dec.n_ops - 1];
+  const int64_t h1 = first->out, f0 = t->feat.start, fn = t->feat.count;
+  float *g = m->grads;
+  /* The phases write the wide layers' gradients and add the others': zero those. */
+  memset(g + first->b, 0, sizeof(float) * (size_t)(last->w - first->b));
+  memset(g + last->b + F, 0, sizeof(float) * (size_t)(P + X - last->b - F));
+  gather_batch(t, b0, bsz, t->data->row_start, t->data->row_start + t->data->n_local);
+  shm_fence(t);
+  int64_t nb = 0;
+  for (int q = 0; q < t->size; q++) {
+    const OvqRange rows = t->rows_of[q];
+    int64_t iq = 0;
+    for (int64_t k = b0; k < b0 + bsz; k++) {
+      int64_t gi = t->perm[k];
+      if (gi < rows.start || gi >= rows.start + rows.count) continue;
+      memcpy(t->xr + nb * fn, t->xb_of[q] + iq++ * F + f0, sizeof(float) * (size_t)fn);
+      t->cat_global[nb++] = gi;
+    }
+  }
+  float *mine = t->sum_of[t->rank];
+  ovq_model_split_in(m, t->xr, bsz, f0, fn, mine);
+  shm_fence(t);
+  sum_parts(t, 0, bsz * h1, m->enc.ops[0].act);
+  float *eps = NULL;
+  if (t->is_vae) {
+    eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
+    draw_noise(t, t->cat_global, bsz, eps);
+  }
+  OvqLoss loss;
+  ovq_model_split_mid(m, t->xr, bsz, f0, fn, t->data_var, eps, &loss);
+  ovq_model_split_out_backward(m, t->xr, bsz, f0, fn, t->data_var, mine + t->B * h1);
+  shm_fence(t);
+  sum_parts(t, 1, bsz * h1, t->dh);
+  ovq_model_split_backward(m, t->xr, bsz, f0, fn, t->dh);
+  float *extra = g + P;
+  extra[X_RECON] = (float)loss.recon;
+  extra[X_CODEBOOK] = (float)loss.codebook;
+  extra[X_COMMIT] = (float)loss.commitment;
+  extra[X_KL] = (float)loss.kl;
+  extra[X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
+  if (t->is_vq) code_stats(t, bsz, extra);
+  shm_fence(t);
+  memcpy(t->stats, extra, sizeof(float) * (size_t)X);
+  const int summed[2] = {X_RECON, X_STOP};
+  for (int i = 0; i < 2; i++) {
+    float v = t->slab[0][P + summed[i]];
+    for (int q = 1; q < t->size; q++) v += t->slab[q][P + summed[i]];
+    t->stats[summed[i]] = v;
   }
   return t->stats;
 }
@@ -561,25 +665,28 @@ static OvqStatus step(Trainer *t, int *stop) {
   if (t->repro)
     reduce_repro(t, b0, bsz);
   else if (t->shm)
-    extra = reduce_shared(t, b0, bsz);
+    extra = split_gradient(t, b0, bsz);
   else
     reduce_default(t, b0, bsz);
-  /* The share of the parameters this rank updates (all of them unless in shared memory). */
-  const int64_t a0 = t->shm ? t->shard.start : 0, an = t->shm ? t->shard.count : t->n_adam;
   /* The norm is only needed for clipping; otherwise a non-finite gradient is caught by the Adam
    * pass itself (the weights it spoils are never saved: training stops). */
   double gnorm = 0.0;
   if (t->adam.clip_norm > 0) {
-    double part = ovq_grad_norm(m->grads + a0, an);
-    part *= part;
+    double part = 0.0;
+    for (int64_t s = 0; s < t->n_seg; s++) {
+      double n = ovq_grad_norm(m->grads + t->seg[s].start, t->seg[s].count);
+      part += n * n;
+    }
     if (t->shm) OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &part, 1, MPI_DOUBLE, MPI_SUM, t->comm));
     gnorm = sqrt(part);
   }
   const char *bad = first_nonfinite(extra, gnorm);
   int adam_bad = 0;
-  if (!bad)
-    adam_bad = ovq_adam_step(&t->adam, t->pos[P_T] + 1, m->params + a0, m->grads + a0,
-                             t->adam_m + a0, t->adam_v + a0, an, gnorm);
+  for (int64_t s = 0; !bad && s < t->n_seg; s++) {
+    const int64_t a0 = t->seg[s].start;
+    adam_bad |= ovq_adam_step(&t->adam, t->pos[P_T] + 1, m->params + a0, m->grads + a0,
+                              t->adam_m + a0, t->adam_v + a0, t->seg[s].count, gnorm);
+  }
   if (t->shm)
     OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &adam_bad, 1, MPI_INT, MPI_MAX, t->comm));
   if (adam_bad) bad = "gradient";
@@ -599,7 +706,7 @@ static OvqStatus step(Trainer *t, int *stop) {
   *stop = extra[X_STOP] > 0.0f;
   /* Every share of the parameters is updated before anyone starts the next step (and no rank
    * zeroes its slab while another still reads it). */
-  if (t->shm) shm_fence(t, t->pwin);
+  if (t->shm) shm_fence(t);
   return OVQ_OK;
 }
 
@@ -662,7 +769,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   }
   free(vec);
   free(z);
-  if (t->shm) shm_fence(t, t->pwin);
+  if (t->shm) shm_fence(t);
   return n_dead;
 }
 
@@ -752,6 +859,7 @@ static void trainer_free(Trainer *t) {
   free(t->perm);
   free(t->xb);
   free(t->xb_global);
+  free(t->seg);
   ovq_matrix_free(&t->aligned);
   ovq_fixed_free(&t->gsum);
   ovq_fixed_free(&t->xsum);
@@ -825,6 +933,9 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   if (cfg->cosine) t.adam.total_steps = cfg->epochs * t.steps_per_epoch;
   t.n_adam = t.ema ? m->codebook : m->n_params;
   t.adam_m = OVQ_CALLOC((size_t)t.n_adam, sizeof(float));
+  t.seg = OVQ_MALLOC(sizeof(OvqRange) * (size_t)(m->enc.ops[0].out + 5));
+  t.seg[0] = (OvqRange){0, t.n_adam};
+  t.n_seg = 1;
   t.adam_v = OVQ_CALLOC((size_t)t.n_adam, sizeof(float));
   if (t.is_vq) t.usage = OVQ_CALLOC((size_t)(t.G * t.K), sizeof(double));
   if (t.ema) {
