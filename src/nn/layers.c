@@ -92,7 +92,26 @@ void ovq_linear_backward(ovq_real *dx, ovq_real *dw, ovq_real *db, const ovq_rea
 #define OVQ_SQRT1_2 ((ovq_real)0.70710678118654752440)
 #define OVQ_INV_SQRT_2PI ((ovq_real)0.39894228040143267794)
 
-void ovq_gelu_forward(ovq_real *y, const ovq_real *x, int64_t n) {
+/* The float build's GELU loops call glibc's vector math library (libmvec, glibc >= 2.35, linked
+ * through libm): the declarations below let GCC (-fopenmp-simd) call erfcf / expf on 8 floats at
+ * once in the AVX2 clone and 4 in the baseline one (chosen at load time). Measured 15x faster than
+ * the scalar calls, which took ~3 % of a training step (all of it replicated on every rank when the
+ * features are split); libmvec's erfcf / expf are within 4 ulp (glibc's documented bound), and the
+ * float tests against double references still pass at their tolerances. */
+#if !defined(OVQ_NN_DOUBLE) && defined(OVQ_LIBMVEC)
+#pragma omp declare simd notinbranch
+extern float erfcf(float);
+#pragma omp declare simd notinbranch
+extern float expf(float);
+#define OVQ_SIMD_CLONES __attribute__((target_clones("avx2", "default")))
+#define OVQ_SIMD_LOOP _Pragma("omp simd")
+#else
+#define OVQ_SIMD_CLONES
+#define OVQ_SIMD_LOOP
+#endif
+
+OVQ_SIMD_CLONES void ovq_gelu_forward(ovq_real *y, const ovq_real *x, int64_t n) {
+  OVQ_SIMD_LOOP
   for (int64_t i = 0; i < n; i++) {
     ovq_real v = x[i];
     y[i] = (ovq_real)0.5 * v * OVQ_ERFC(-v * OVQ_SQRT1_2);
@@ -100,7 +119,9 @@ void ovq_gelu_forward(ovq_real *y, const ovq_real *x, int64_t n) {
 }
 
 /* gelu'(x) = Phi(x) + x phi(x) = 0.5 erfc(-x / sqrt 2) + x exp(-x^2 / 2) / sqrt(2 pi). */
-void ovq_gelu_backward(ovq_real *dx, const ovq_real *dy, const ovq_real *x, int64_t n) {
+OVQ_SIMD_CLONES void ovq_gelu_backward(ovq_real *dx, const ovq_real *dy, const ovq_real *x,
+                                      int64_t n) {
+  OVQ_SIMD_LOOP
   for (int64_t i = 0; i < n; i++) {
     ovq_real v = x[i];
     ovq_real d = (ovq_real)0.5 * OVQ_ERFC(-v * OVQ_SQRT1_2) +
