@@ -54,16 +54,16 @@ typedef struct Trainer {
   OvqRange *seg;
   int64_t n_seg;
   /* Default mode on one node: the features split among the ranks (see split_gradient); the
-   * parameters, each rank's gradient slab, its batch rows and its partial sums in MPI-3 shared
-   * memory. */
+   * parameters, each rank's batch rows, its partial sums and statistics in MPI-3 shared memory
+   * (the gradients stay private: no other rank reads them). */
   int shm;
   int rank, size;
   MPI_Comm node;
-  MPI_Win gwin, pwin, xwin, swin;
-  float **slab;         /* [size] every rank's gradient slab (the model's grads while active) */
+  MPI_Win pwin, xwin, swin;
   float **xb_of;        /* [size] every rank's batch rows [B][F] (t->xb while active) */
-  float **sum_of;       /* [size] every rank's two partial sums [2][B][h1] */
-  float *own_grads, *own_params, *own_xb; /* the buffers shared memory replaces, put back */
+  float **sum_of;       /* [size] every rank's two partial sums [2][B][h1], then its statistics
+                           [grad_extra] */
+  float *own_params, *own_xb; /* the buffers shared memory replaces, put back at the end */
   OvqRange feat;        /* the features [start, start + count) this rank handles */
   OvqRange *rows_of;    /* [size] every rank's data rows */
   float *xr;            /* [B][feat.count] the batch's columns feat, all ranks' rows in rank order */
@@ -439,10 +439,10 @@ static void reduce_repro(Trainer *t, int64_t b0, int64_t bsz) {
 
 /* Makes every rank's writes to shared memory visible to the others (MPI-3 unified model). */
 static void shm_fence(Trainer *t) {
-  MPI_Win wins[4] = {t->gwin, t->pwin, t->xwin, t->swin};
-  for (int i = 0; i < 4; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
+  MPI_Win wins[3] = {t->pwin, t->xwin, t->swin};
+  for (int i = 0; i < 3; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
   OVQ_MPI_CHECK(MPI_Barrier(t->node));
-  for (int i = 0; i < 4; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
+  for (int i = 0; i < 3; i++) OVQ_MPI_CHECK(MPI_Win_sync(wins[i]));
 }
 
 /* The parameters rank q updates when the features are split: its columns of the first layer's
@@ -469,8 +469,7 @@ static int64_t split_segments(const Trainer *t, int q, OvqRange *seg) {
 }
 
 /* When every rank of comm is on one node, splits the features among the ranks (split_gradient)
- * and puts one copy of the parameters, the gradient slabs, the batch rows and the partial sums in
- * shared memory. The data-parallel alternative (each rank half the batch, gradients summed) runs
+ * and puts one copy of the parameters, the batch rows and the partial sums in shared memory. The data-parallel alternative (each rank half the batch, gradients summed) runs
  * its GEMMs at half the batch, 10 % below the full batch's rate, and moves the whole gradient slab
  * every step (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
 static int shm_setup(Trainer *t) {
@@ -490,11 +489,11 @@ static int shm_setup(Trainer *t) {
   }
   t->node = node;
   const int64_t P = m->n_params, X = m->grad_extra, h1 = m->enc.ops[0].out;
-  const int64_t sizes[4] = {P + X, t->rank == 0 ? P : 0, t->B * t->F, 2 * t->B * h1};
-  MPI_Win *wins[4] = {&t->gwin, &t->pwin, &t->xwin, &t->swin};
-  float ***bases[4] = {&t->slab, NULL, &t->xb_of, &t->sum_of};
+  const int64_t sizes[3] = {t->rank == 0 ? P : 0, t->B * t->F, 2 * t->B * h1 + X};
+  MPI_Win *wins[3] = {&t->pwin, &t->xwin, &t->swin};
+  float ***bases[3] = {NULL, &t->xb_of, &t->sum_of};
   float *params = NULL;
-  for (int w = 0; w < 4; w++) {
+  for (int w = 0; w < 3; w++) {
     float *base = NULL;
     OVQ_MPI_CHECK(MPI_Win_allocate_shared((MPI_Aint)(sizes[w] * (int64_t)sizeof(float)),
                                           (int)sizeof(float), MPI_INFO_NULL, node, &base, wins[w]));
@@ -510,10 +509,8 @@ static int shm_setup(Trainer *t) {
       OVQ_MPI_CHECK(MPI_Win_shared_query(*wins[w], q, &sz, &disp, &(*bases[w])[q]));
   }
   if (t->rank == 0) memcpy(params, m->params, sizeof(float) * (size_t)P);
-  t->own_grads = m->grads;
   t->own_params = m->params;
   t->own_xb = t->xb;
-  m->grads = t->slab[t->rank];
   m->params = params;
   t->xb = t->xb_of[t->rank];
   t->feat = ovq_partition_block(t->F, t->size, t->rank);
@@ -542,15 +539,13 @@ static void shm_teardown(Trainer *t) {
   shm_fence(t);
   memcpy(t->own_params, m->params, sizeof(float) * (size_t)m->n_params);
   m->params = t->own_params;
-  m->grads = t->own_grads;
   t->xb = t->own_xb;
-  MPI_Win *wins[4] = {&t->gwin, &t->pwin, &t->xwin, &t->swin};
-  for (int w = 0; w < 4; w++) {
+  MPI_Win *wins[3] = {&t->pwin, &t->xwin, &t->swin};
+  for (int w = 0; w < 3; w++) {
     MPI_Win_unlock_all(*wins[w]);
     MPI_Win_free(wins[w]);
   }
   MPI_Comm_free(&t->node);
-  free(t->slab);
   free(t->xb_of);
   free(t->sum_of);
   free(t->rows_of);
@@ -561,24 +556,38 @@ static void shm_teardown(Trainer *t) {
   t->shm = 0;
 }
 
-/* Rank 0 gets every rank's pieces of the Adam moments (for a checkpoint), through the gradient
- * slabs, which are free between steps. */
+/* Rank 0 gets every rank's pieces of the Adam moments (for a checkpoint), packed in the gradient
+ * buffers, which are free between steps. */
 static void shm_gather_adam(Trainer *t) {
   const int64_t h1 = t->m->enc.ops[0].out;
   OvqRange *seg = OVQ_MALLOC(sizeof(OvqRange) * (size_t)(h1 + 5));
-  float *arrays[2] = {t->adam_m, t->adam_v};
-  for (int a = 0; a < 2; a++) {
-    float *pack = t->slab[t->rank];
-    for (int64_t s = 0, off = 0; s < t->n_seg; off += t->seg[s].count, s++)
-      memcpy(pack + off, arrays[a] + t->seg[s].start, sizeof(float) * (size_t)t->seg[s].count);
-    shm_fence(t);
-    for (int q = 1; t->rank == 0 && q < t->size; q++) {
-      int64_t n = split_segments(t, q, seg);
-      for (int64_t s = 0, off = 0; s < n; off += seg[s].count, s++)
-        memcpy(arrays[a] + seg[s].start, t->slab[q] + off, sizeof(float) * (size_t)seg[s].count);
-    }
-    shm_fence(t);
+  int *cnt = OVQ_CALLOC((size_t)t->size, sizeof(int)), *dsp = OVQ_CALLOC((size_t)t->size, sizeof(int));
+  for (int q = 1, off = 0; q < t->size; q++) {
+    int64_t n = split_segments(t, q, seg), c = 0;
+    for (int64_t s = 0; s < n; s++) c += seg[s].count;
+    cnt[q] = OVQ_INT(c, "Adam pieces");
+    dsp[q] = off;
+    off = OVQ_INT((int64_t)off + c, "Adam pieces");
   }
+  float *arrays[2] = {t->adam_m, t->adam_v}, *buf = t->m->grads;
+  for (int a = 0; a < 2; a++) {
+    if (t->rank == 0) {
+      OVQ_MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, dsp, MPI_FLOAT, 0, t->comm));
+      for (int q = 1; q < t->size; q++) {
+        int64_t n = split_segments(t, q, seg);
+        for (int64_t s = 0, off = dsp[q]; s < n; off += seg[s].count, s++)
+          memcpy(arrays[a] + seg[s].start, buf + off, sizeof(float) * (size_t)seg[s].count);
+      }
+    } else {
+      int64_t off = 0;
+      for (int64_t s = 0; s < t->n_seg; off += t->seg[s].count, s++)
+        memcpy(buf + off, arrays[a] + t->seg[s].start, sizeof(float) * (size_t)t->seg[s].count);
+      OVQ_MPI_CHECK(MPI_Gatherv(buf, OVQ_INT(off, "Adam pieces"), MPI_FLOAT, NULL, cnt, dsp,
+                                MPI_FLOAT, 0, t->comm));
+    }
+  }
+  free(cnt);
+  free(dsp);
   free(seg);
 }
 
@@ -644,12 +653,15 @@ static const float *split_gradient(Trainer *t, int64_t b0, int64_t bsz) {
   extra[X_KL] = (float)loss.kl;
   extra[X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
   if (t->is_vq) code_stats(t, bsz, extra);
+  const int64_t s0 = 2 * t->B * h1; /* the statistics follow the partial sums */
+  mine[s0 + X_RECON] = extra[X_RECON];
+  mine[s0 + X_STOP] = extra[X_STOP];
   shm_fence(t);
   memcpy(t->stats, extra, sizeof(float) * (size_t)X);
   const int summed[2] = {X_RECON, X_STOP};
   for (int i = 0; i < 2; i++) {
-    float v = t->slab[0][P + summed[i]];
-    for (int q = 1; q < t->size; q++) v += t->slab[q][P + summed[i]];
+    float v = t->sum_of[0][s0 + summed[i]];
+    for (int q = 1; q < t->size; q++) v += t->sum_of[q][s0 + summed[i]];
     t->stats[summed[i]] = v;
   }
   return t->stats;
@@ -704,8 +716,8 @@ static OvqStatus step(Trainer *t, int *stop) {
   t->acc[ACC_COMMIT] += extra[X_COMMIT] * (double)bsz;
   t->acc[ACC_KL] += extra[X_KL] * (double)bsz;
   *stop = extra[X_STOP] > 0.0f;
-  /* Every share of the parameters is updated before anyone starts the next step (and no rank
-   * zeroes its slab while another still reads it). */
+  /* Every piece of the parameters is updated before anyone starts the next step (and no rank
+   * overwrites its batch rows or partial sums while another still reads them). */
   if (t->shm) shm_fence(t);
   return OVQ_OK;
 }
