@@ -157,8 +157,9 @@ static void check_model(OvqModelType type, OvqActivation act, int ema, const cha
 
 /* The feature-split step (model.h, ovq_model_split_*) with the F features divided among R
  * workers, each a model of its own with the same parameters, the partial sums added in worker
- * order, against the whole model's forward and backward on the same batch: the loss and every
- * gradient agree to rounding, and the workers' gradients of the narrow middle are identical. */
+ * order, against the whole model's forward and backward on the same batch (a part of a larger
+ * global batch, as on one of several hosts): the loss and every gradient agree to rounding, and
+ * the workers' gradients of the narrow middle are identical. */
 static void check_split(OvqModelType type, int ema, int R, const char *name) {
   OvqModelSpec spec = small_spec(type, OVQ_ACT_GELU);
   spec.ema = ema;
@@ -173,9 +174,9 @@ static void check_split(OvqModelType type, int ema, int R, const char *name) {
   random_fill(eps, B * spec.latent, 4, 1.0);
   const double *noise = type == OVQ_MODEL_VAE ? eps : NULL;
   OvqLoss lref, l;
-  ovq_model_forward(&ref, x, B, B, kVar, noise, &lref);
+  ovq_model_forward(&ref, x, B, GLOBAL_B, kVar, noise, &lref);
   memset(ref.grads, 0, sizeof(double) * (size_t)P);
-  ovq_model_backward(&ref, x, B, B, kVar);
+  ovq_model_backward(&ref, x, B, GLOBAL_B, kVar);
 
   const OvqOp *first = &ref.enc.ops[0], *last = &ref.dec.ops[ref.dec.n_ops - 1];
   int64_t f0[8], fn[8];
@@ -199,21 +200,21 @@ static void check_split(OvqModelType type, int ema, int R, const char *name) {
   for (int r = 0; r < R; r++) {
     XR(r);
     memcpy(w[r].enc.ops[0].act, sum, sizeof(double) * (size_t)(B * h1));
-    ovq_model_split_mid(&w[r], xr, B, f0[r], fn[r], kVar, noise, &l);
+    ovq_model_split_mid(&w[r], xr, B, GLOBAL_B, f0[r], fn[r], kVar, noise, &l);
     recon += l.recon;
   }
   double dh[B * 6];
   memset(dh, 0, sizeof dh);
   for (int r = 0; r < R; r++) {
     XR(r);
-    ovq_model_split_out_backward(&w[r], xr, B, f0[r], fn[r], kVar, part);
+    ovq_model_split_out_backward(&w[r], xr, B, GLOBAL_B, f0[r], fn[r], kVar, part);
     for (int64_t k = 0; k < B * h1; k++) dh[k] += part[k];
   }
   for (int r = 0; r < R; r++) {
     XR(r);
     double d[B * 6];
     memcpy(d, dh, sizeof d);
-    ovq_model_split_backward(&w[r], xr, B, f0[r], fn[r], d);
+    ovq_model_split_backward(&w[r], xr, B, GLOBAL_B, f0[r], fn[r], d);
   }
 #undef XR
   double total = recon + l.codebook + l.commitment + l.kl;

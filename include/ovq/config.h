@@ -119,6 +119,7 @@ typedef struct OvqConfig {
     int64_t check_replicas_every;
     int reproducible;
     int64_t repro_workers;
+    int64_t node_ranks;
   } train;
   struct {
     char methods[128];      /* whose labels are judged; "" = every method in the clusters file */

@@ -157,17 +157,21 @@ void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t globa
  *   -> the caller sums the parts into dh [B][h1]
  *   4. split_backward: the rest of the backward from dh (dh is overwritten); WRITES the gradient
  *      of W1[:, f] and of W1's bias, ADDS those of every parameter in between (zero them first)
- *      and the codebook's. B is the global batch (the means are over it); eps as in forward.
+ *      and the codebook's. B is the number of samples (rows of xr), global_batch the size of the
+ *      global minibatch the means are over (B when one group of workers takes the whole batch);
+ *      eps as in forward.
  * Every worker thus needs gradient slab room for the whole model but writes only its columns /
  * rows of the two wide layers. */
 void ovq_model_split_in(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
                         ovq_real *part);
-void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
-                         double data_var, const ovq_real *eps, OvqLoss *loss);
-void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0,
-                                  int64_t fn, double data_var, ovq_real *part);
-void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
-                              ovq_real *dh);
+void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t global_batch,
+                         int64_t f0, int64_t fn, double data_var, const ovq_real *eps,
+                         OvqLoss *loss);
+void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B,
+                                  int64_t global_batch, int64_t f0, int64_t fn, double data_var,
+                                  ovq_real *part);
+void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t global_batch,
+                              int64_t f0, int64_t fn, ovq_real *dh);
 
 /* Encoder only: the latent feature of each sample, out [B][D]: z_e (VQ-VAE), the code (AE), mu
  * (VAE). If zq != NULL (VQ-VAE) also the quantised vectors [B][D] and codes [B][G]. */

@@ -5,14 +5,16 @@
  * step takes the next `batch` samples of that order, each rank computes the gradient of the
  * samples it holds, and ONE in-place MPI_Allreduce of the flat gradient slab (with the loss terms,
  * code counts and EMA sums appended) gives every rank the same update, so the replicas never
- * drift. When all ranks share one node, the work is split by features instead of samples: rank r
- * takes columns f_r of the first encoder layer and rows f_r of the last decoder layer for the
- * whole batch (the two wide layers hold ~97 % of the parameters and FLOPs) and every rank runs the
- * narrow middle; two [batch][h1] partial sums per step go through MPI-3 shared memory, where the
- * one copy of the parameters also lives, and each rank's Adam updates its own columns / rows and a
- * block of the middle. No gradient moves between ranks and the GEMMs keep the full batch
- * (model.h, ovq_model_split_*). Dead codes are restarted from the encoder outputs of samples
- * chosen by global index.
+ * drift. Within a host the work is split by features instead of samples: rank r of the host
+ * takes columns f_r of the first encoder layer and rows f_r of the last decoder layer for all of
+ * the host's samples of the batch (the two wide layers hold ~97 % of the parameters and FLOPs) and
+ * every rank runs the narrow middle; two [batch][h1] partial sums per step go through MPI-3 shared
+ * memory, where the host's one copy of the parameters also lives, and each rank's Adam updates its
+ * own columns / rows and a block of the middle. On one host no gradient moves; with several hosts
+ * (all with the same number of ranks) each rank allreduces just its own pieces (1/ranks-per-host
+ * of the slab) with the ranks holding the same pieces on the other hosts, and the hosts share the
+ * batch by the samples they hold (model.h, ovq_model_split_*). Dead codes are restarted from the
+ * encoder outputs of samples chosen by global index.
  *
  * Reproducible mode (train.reproducible): the samples form V fixed virtual workers whose
  * gradients are computed independently and summed in 64-bit fixed point, so weights are
@@ -57,6 +59,8 @@ typedef struct OvqTrainConfig {
    * trainer.c, reduce_repro). */
   int reproducible;
   int64_t repro_workers;
+  /* Default mode: ranks per feature-split group (0 = the ranks of each host; see above). */
+  int64_t node_ranks;
 } OvqTrainConfig;
 
 /* Per-epoch history (rank 0 and every other rank hold the same values). */

@@ -143,6 +143,10 @@ static const Key kKeys[] = {
     {"train", "check_replicas_every", T_INT, F(train.check_replicas_every), 0, 1e9, NULL, "0"},
     {"train", "reproducible", T_BOOL, F(train.reproducible), 0, 0, NULL, "false"},
     {"train", "repro_workers", T_INT, F(train.repro_workers), 1, 65536, NULL, "8"},
+    /* Ranks that split the features among themselves through shared memory (trainer.h): 0 = all
+     * ranks of a host; n > 0 = groups of n consecutive ranks (must divide the rank count and lie
+     * within a host), e.g. to check the multi-node layout on one machine. */
+    {"train", "node_ranks", T_INT, F(train.node_ranks), 0, 65536, NULL, "0"},
     {"eval", "methods", T_STRING, F(eval.methods), 0, 0, NULL, ""},
     {"eval", "gmt", T_STRING, F(eval.gmt), 0, 0, NULL, ""},
     {"eval", "de_fdr", T_REAL, F(eval.de_fdr), 0, 1, NULL, "0.05"},

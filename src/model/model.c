@@ -435,8 +435,9 @@ void ovq_model_split_in(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, 
   ovq_gemm_ld(0, 1, B, op->out, fn, 1, xr, fn, m->params + op->w + f0, op->in, 0, part, op->out);
 }
 
-void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
-                         double data_var, const ovq_real *eps, OvqLoss *loss) {
+void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t global_batch,
+                         int64_t f0, int64_t fn, double data_var, const ovq_real *eps,
+                         OvqLoss *loss) {
   const int64_t F = m->spec.n_in;
   OvqOp *first = &m->enc.ops[0], *last = &m->dec.ops[m->dec.n_ops - 1];
   const ovq_real *b1 = m->params + first->b;
@@ -445,31 +446,38 @@ void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0,
   memset(loss, 0, sizeof *loss);
   OvqNet enc_rest = net_view(&m->enc, 1, m->enc.n_ops - 1);
   ovq_net_forward(m, &enc_rest, first->act, B);
-  latent_forward(m, B, B, eps, loss);
+  latent_forward(m, B, global_batch, eps, loss);
   OvqNet dec_head = net_view(&m->dec, 0, m->dec.n_ops - 1);
   ovq_net_forward(m, &dec_head, m->z, B);
   const ovq_real *h = m->dec.ops[m->dec.n_ops - 2].act;
   /* Rows f0 .. f0 + fn of the last layer's W [F][h1] are contiguous: x_hat's columns f. */
   ovq_linear_forward(last->act, h, m->params + last->w + f0 * last->in, m->params + last->b + f0,
                      B, last->in, fn);
-  loss->recon = sq_diff_sum(last->act, xr, B * fn) / ((double)B * (double)F * data_var);
+  loss->recon =
+      sq_diff_sum(last->act, xr, B * fn) / ((double)global_batch * (double)F * data_var);
   loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
 }
 
-void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0,
-                                  int64_t fn, double data_var, ovq_real *part) {
+void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B,
+                                  int64_t global_batch, int64_t f0, int64_t fn, double data_var,
+                                  ovq_real *part) {
   const int64_t F = m->spec.n_in;
   const OvqOp *last = &m->dec.ops[m->dec.n_ops - 1];
   const int64_t h1 = last->in;
   const ovq_real *h = m->dec.ops[m->dec.n_ops - 2].act, *xh = last->act;
   ovq_real *dy = m->dbuf1; /* [B][fn] */
-  const ovq_real c = (ovq_real)(2.0 / ((double)B * (double)F * data_var));
+  const ovq_real c = (ovq_real)(2.0 / ((double)global_batch * (double)F * data_var));
   for (int64_t k = 0; k < B * fn; k++) dy[k] = c * (xh[k] - xr[k]);
   if (fn == 0) {
     memset(part, 0, sizeof(ovq_real) * (size_t)(B * h1));
     return;
   }
   ovq_real *gw = m->grads + last->w + f0 * h1, *gb = m->grads + last->b + f0;
+  if (B == 0) { /* no samples (a group without any of this batch): zero gradients, no BLAS */
+    memset(gw, 0, sizeof(ovq_real) * (size_t)(fn * h1));
+    memset(gb, 0, sizeof(ovq_real) * (size_t)fn);
+    return;
+  }
   ovq_gemm_tn(fn, h1, B, 1, dy, h, 0, gw); /* dW[f] = dy^T h, written */
   for (int64_t j = 0; j < fn; j++) {
     ovq_real s = 0;
@@ -479,18 +487,21 @@ void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B, in
   ovq_gemm_nn(B, h1, fn, 1, dy, m->params + last->w + f0 * h1, 0, part); /* dy W[f] */
 }
 
-void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t f0, int64_t fn,
-                              ovq_real *dh) {
+void ovq_model_split_backward(OvqModel *m, const ovq_real *xr, int64_t B, int64_t global_batch,
+                              int64_t f0, int64_t fn, ovq_real *dh) {
   OvqNet dec_head = net_view(&m->dec, 0, m->dec.n_ops - 1);
   ovq_net_backward(m, &dec_head, m->z, dh, m->dz, B);
-  latent_backward(m, B, B);
+  latent_backward(m, B, global_batch);
   OvqOp *first = &m->enc.ops[0];
   OvqNet enc_rest = net_view(&m->enc, 1, m->enc.n_ops - 1);
   /* dh was copied into the backward buffers above, so it can take the gradient at W1's output. */
   ovq_net_backward(m, &enc_rest, first->act, m->dz, dh, B);
   const int64_t h1 = first->out, F = first->in;
-  if (fn > 0) /* dW1[:, f] = dh^T xr, written into the columns f of [h1][F] */
+  if (fn > 0 && B > 0) /* dW1[:, f] = dh^T xr, written into the columns f of [h1][F] */
     ovq_gemm_ld(1, 0, h1, fn, B, 1, dh, h1, xr, fn, 0, m->grads + first->w + f0, F);
+  else
+    for (int64_t i = 0; i < h1; i++)
+      memset(m->grads + first->w + i * F + f0, 0, sizeof(ovq_real) * (size_t)fn);
   ovq_real *gb = m->grads + first->b;
   for (int64_t j = 0; j < h1; j++) gb[j] = 0;
   for (int64_t b = 0; b < B; b++)

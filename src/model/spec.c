@@ -62,4 +62,5 @@ void ovq_train_config_from_config(const OvqConfig *c, OvqTrainConfig *t) {
   t->check_replicas_every = c->train.check_replicas_every;
   t->reproducible = c->train.reproducible;
   t->repro_workers = c->train.repro_workers;
+  t->node_ranks = c->train.node_ranks;
 }

@@ -53,12 +53,14 @@ typedef struct Trainer {
    * them in one piece, except on one node where each rank updates its own). */
   OvqRange *seg;
   int64_t n_seg;
-  /* Default mode on one node: the features split among the ranks (see split_gradient); the
-   * parameters, each rank's batch rows, its partial sums and statistics in MPI-3 shared memory
-   * (the gradients stay private: no other rank reads them). */
+  /* Default mode: the features split among the ranks of each host group (see split_gradient);
+   * the group's parameters, each rank's batch rows, its partial sums and statistics in MPI-3
+   * shared memory (the gradients stay private: no other rank reads them). rank and size are
+   * within the group; cross joins the ranks of the same group rank on the other groups. */
   int shm;
-  int rank, size;
-  MPI_Comm node;
+  int rank, size, n_groups;
+  MPI_Comm node, cross;
+  float *pack;          /* [own pieces] this rank's gradient pieces, for the allreduce over cross */
   MPI_Win pwin, xwin, swin;
   float **xb_of;        /* [size] every rank's batch rows [B][F] (t->xb while active) */
   float **sum_of;       /* [size] every rank's two partial sums [2][B][h1], then its statistics
@@ -473,20 +475,35 @@ static int64_t split_segments(const Trainer *t, int q, OvqRange *seg) {
  * its GEMMs at half the batch, 10 % below the full batch's rate, and moves the whole gradient slab
  * every step (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
 static int shm_setup(Trainer *t) {
-  OvqModel *m = t->m;
-  OVQ_MPI_CHECK(MPI_Comm_rank(t->comm, &t->rank));
-  OVQ_MPI_CHECK(MPI_Comm_size(t->comm, &t->size));
-  if (t->size == 1) return 0;
+  int wrank, wsize;
+  OVQ_MPI_CHECK(MPI_Comm_rank(t->comm, &wrank));
+  OVQ_MPI_CHECK(MPI_Comm_size(t->comm, &wsize));
   MPI_Comm node;
-  OVQ_MPI_CHECK(MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, t->rank, MPI_INFO_NULL, &node));
-  int nsize;
+  const int64_t want = t->cfg->node_ranks;
+  if (want > 0) {
+    if (wsize % want != 0)
+      OVQ_ABORT("train.node_ranks = %lld does not divide the %d ranks", (long long)want, wsize);
+    OVQ_MPI_CHECK(MPI_Comm_split(t->comm, (int)(wrank / want), wrank, &node));
+  } else {
+    OVQ_MPI_CHECK(MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, wrank, MPI_INFO_NULL, &node));
+  }
+  int nsize, nrank;
   OVQ_MPI_CHECK(MPI_Comm_size(node, &nsize));
-  int all_local = nsize == t->size, all = 0;
-  OVQ_MPI_CHECK(MPI_Allreduce(&all_local, &all, 1, MPI_INT, MPI_LAND, t->comm));
-  if (!all) {
+  OVQ_MPI_CHECK(MPI_Comm_rank(node, &nrank));
+  /* Every group the same size (so the pieces match across groups), and more than one rank. */
+  int sizes_mm[2] = {-nsize, nsize};
+  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sizes_mm, 2, MPI_INT, MPI_MAX, t->comm));
+  if (-sizes_mm[0] != sizes_mm[1] || nsize == 1) {
+    if (want > 0 && nsize > 1)
+      OVQ_ABORT("train.node_ranks: the groups differ in size");
     MPI_Comm_free(&node);
     return 0;
   }
+  OvqModel *m = t->m;
+  t->rank = nrank;
+  t->size = nsize;
+  t->n_groups = wsize / nsize;
+  OVQ_MPI_CHECK(MPI_Comm_split(t->comm, nrank, wrank, &t->cross));
   t->node = node;
   const int64_t P = m->n_params, X = m->grad_extra, h1 = m->enc.ops[0].out;
   const int64_t sizes[3] = {t->rank == 0 ? P : 0, t->B * t->F, 2 * t->B * h1 + X};
@@ -512,12 +529,13 @@ static int shm_setup(Trainer *t) {
   t->own_params = m->params;
   t->own_xb = t->xb;
   m->params = params;
+  (void)wrank;
   t->xb = t->xb_of[t->rank];
   t->feat = ovq_partition_block(t->F, t->size, t->rank);
   t->n_seg = split_segments(t, t->rank, t->seg);
   int64_t mine[2] = {t->data->row_start, t->data->n_local}, *all_rows;
   all_rows = OVQ_MALLOC(sizeof(int64_t) * 2 * (size_t)t->size);
-  OVQ_MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT64_T, all_rows, 2, MPI_INT64_T, t->comm));
+  OVQ_MPI_CHECK(MPI_Allgather(mine, 2, MPI_INT64_T, all_rows, 2, MPI_INT64_T, t->node));
   t->rows_of = OVQ_MALLOC(sizeof(OvqRange) * (size_t)t->size);
   for (int q = 0; q < t->size; q++) t->rows_of[q] = (OvqRange){all_rows[2 * q], all_rows[2 * q + 1]};
   free(all_rows);
@@ -525,10 +543,13 @@ static int shm_setup(Trainer *t) {
   t->dh = OVQ_MALLOC(sizeof(float) * (size_t)(t->B * h1));
   t->cat_global = OVQ_MALLOC(sizeof(int64_t) * (size_t)t->B);
   t->stats = OVQ_CALLOC((size_t)(X > 0 ? X : 1), sizeof(float));
+  int64_t own = 0;
+  for (int64_t s = 0; s < t->n_seg; s++) own += t->seg[s].count;
+  t->pack = t->n_groups > 1 ? OVQ_MALLOC(sizeof(float) * (size_t)(own + X + 1)) : NULL;
   t->shm = 1;
   shm_fence(t);
-  ovq_log(OVQ_LOG_DEBUG, "features split among %d ranks: %lld features here", t->size,
-          (long long)t->feat.count);
+  ovq_log(OVQ_LOG_DEBUG, "features split among %d ranks per group, %d group(s): %lld features here",
+          t->size, t->n_groups, (long long)t->feat.count);
   return 1;
 }
 
@@ -546,6 +567,8 @@ static void shm_teardown(Trainer *t) {
     MPI_Win_free(wins[w]);
   }
   MPI_Comm_free(&t->node);
+  MPI_Comm_free(&t->cross);
+  free(t->pack);
   free(t->xb_of);
   free(t->sum_of);
   free(t->rows_of);
@@ -556,8 +579,9 @@ static void shm_teardown(Trainer *t) {
   t->shm = 0;
 }
 
-/* Rank 0 gets every rank's pieces of the Adam moments (for a checkpoint), packed in the gradient
- * buffers, which are free between steps. */
+/* Rank 0 gets every rank's pieces of the Adam moments (for a checkpoint) from the ranks of its
+ * group (the other groups hold the same values), packed in the gradient buffers, which are free
+ * between steps. */
 static void shm_gather_adam(Trainer *t) {
   const int64_t h1 = t->m->enc.ops[0].out;
   OvqRange *seg = OVQ_MALLOC(sizeof(OvqRange) * (size_t)(h1 + 5));
@@ -572,7 +596,7 @@ static void shm_gather_adam(Trainer *t) {
   float *arrays[2] = {t->adam_m, t->adam_v}, *buf = t->m->grads;
   for (int a = 0; a < 2; a++) {
     if (t->rank == 0) {
-      OVQ_MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, dsp, MPI_FLOAT, 0, t->comm));
+      OVQ_MPI_CHECK(MPI_Gatherv(MPI_IN_PLACE, 0, MPI_FLOAT, buf, cnt, dsp, MPI_FLOAT, 0, t->node));
       for (int q = 1; q < t->size; q++) {
         int64_t n = split_segments(t, q, seg);
         for (int64_t s = 0, off = dsp[q]; s < n; off += seg[s].count, s++)
@@ -583,7 +607,7 @@ static void shm_gather_adam(Trainer *t) {
       for (int64_t s = 0; s < t->n_seg; off += t->seg[s].count, s++)
         memcpy(buf + off, arrays[a] + t->seg[s].start, sizeof(float) * (size_t)t->seg[s].count);
       OVQ_MPI_CHECK(MPI_Gatherv(buf, OVQ_INT(off, "Adam pieces"), MPI_FLOAT, NULL, cnt, dsp,
-                                MPI_FLOAT, 0, t->comm));
+                                MPI_FLOAT, 0, t->node));
     }
   }
   free(cnt);
@@ -620,7 +644,7 @@ static const float *split_gradient(Trainer *t, int64_t b0, int64_t bsz) {
   memset(g + last->b + F, 0, sizeof(float) * (size_t)(P + X - last->b - F));
   gather_batch(t, b0, bsz, t->data->row_start, t->data->row_start + t->data->n_local);
   shm_fence(t);
-  int64_t nb = 0;
+  int64_t nb = 0; /* the group's samples of the batch, all its ranks' rows in rank order */
   for (int q = 0; q < t->size; q++) {
     const OvqRange rows = t->rows_of[q];
     int64_t iq = 0;
@@ -631,28 +655,29 @@ static const float *split_gradient(Trainer *t, int64_t b0, int64_t bsz) {
       t->cat_global[nb++] = gi;
     }
   }
+  /* nb = bsz on one host; with several, this group's share of the batch. */
   float *mine = t->sum_of[t->rank];
-  ovq_model_split_in(m, t->xr, bsz, f0, fn, mine);
+  ovq_model_split_in(m, t->xr, nb, f0, fn, mine);
   shm_fence(t);
-  sum_parts(t, 0, bsz * h1, m->enc.ops[0].act);
+  sum_parts(t, 0, nb * h1, m->enc.ops[0].act);
   float *eps = NULL;
   if (t->is_vae) {
     eps = m->eps; /* the model copies it before use, so its own buffer can hold the draws */
-    draw_noise(t, t->cat_global, bsz, eps);
+    draw_noise(t, t->cat_global, nb, eps);
   }
   OvqLoss loss;
-  ovq_model_split_mid(m, t->xr, bsz, f0, fn, t->data_var, eps, &loss);
-  ovq_model_split_out_backward(m, t->xr, bsz, f0, fn, t->data_var, mine + t->B * h1);
+  ovq_model_split_mid(m, t->xr, nb, bsz, f0, fn, t->data_var, eps, &loss);
+  ovq_model_split_out_backward(m, t->xr, nb, bsz, f0, fn, t->data_var, mine + t->B * h1);
   shm_fence(t);
-  sum_parts(t, 1, bsz * h1, t->dh);
-  ovq_model_split_backward(m, t->xr, bsz, f0, fn, t->dh);
+  sum_parts(t, 1, nb * h1, t->dh);
+  ovq_model_split_backward(m, t->xr, nb, bsz, f0, fn, t->dh);
   float *extra = g + P;
   extra[X_RECON] = (float)loss.recon;
   extra[X_CODEBOOK] = (float)loss.codebook;
   extra[X_COMMIT] = (float)loss.commitment;
   extra[X_KL] = (float)loss.kl;
   extra[X_STOP] = ovq_stop_requested() ? 1.0f : 0.0f;
-  if (t->is_vq) code_stats(t, bsz, extra);
+  if (t->is_vq) code_stats(t, nb, extra);
   const int64_t s0 = 2 * t->B * h1; /* the statistics follow the partial sums */
   mine[s0 + X_RECON] = extra[X_RECON];
   mine[s0 + X_STOP] = extra[X_STOP];
@@ -663,6 +688,20 @@ static const float *split_gradient(Trainer *t, int64_t b0, int64_t bsz) {
     float v = t->sum_of[0][s0 + summed[i]];
     for (int q = 1; q < t->size; q++) v += t->sum_of[q][s0 + summed[i]];
     t->stats[summed[i]] = v;
+  }
+  if (t->n_groups > 1) {
+    /* The groups' sums of this rank's pieces and of the statistics, in one allreduce with the
+     * ranks holding the same pieces. */
+    int64_t off = 0;
+    for (int64_t s = 0; s < t->n_seg; off += t->seg[s].count, s++)
+      memcpy(t->pack + off, g + t->seg[s].start, sizeof(float) * (size_t)t->seg[s].count);
+    memcpy(t->pack + off, t->stats, sizeof(float) * (size_t)X);
+    OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, t->pack, OVQ_INT(off + X, "gradient pieces"),
+                                MPI_FLOAT, MPI_SUM, t->cross));
+    off = 0;
+    for (int64_t s = 0; s < t->n_seg; off += t->seg[s].count, s++)
+      memcpy(g + t->seg[s].start, t->pack + off, sizeof(float) * (size_t)t->seg[s].count);
+    memcpy(t->stats, t->pack + off, sizeof(float) * (size_t)X);
   }
   return t->stats;
 }
@@ -689,7 +728,8 @@ static OvqStatus step(Trainer *t, int *stop) {
       double n = ovq_grad_norm(m->grads + t->seg[s].start, t->seg[s].count);
       part += n * n;
     }
-    if (t->shm) OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &part, 1, MPI_DOUBLE, MPI_SUM, t->comm));
+    /* Each group holds every piece once (the groups hold the same values). */
+    if (t->shm) OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, &part, 1, MPI_DOUBLE, MPI_SUM, t->node));
     gnorm = sqrt(part);
   }
   const char *bad = first_nonfinite(extra, gnorm);
@@ -749,12 +789,35 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   float *vec = OVQ_CALLOC((size_t)(n_dead * t->d), sizeof(float));
   float *z = OVQ_MALLOC(sizeof(float) * (size_t)t->D);
   const OvqMatrix *x = t->data;
+  /* The sample of each code. At the initialisation (key 0) each group's K codes take K distinct
+   * samples when there are that many (a partial shuffle per group): codes drawn twice would start
+   * as exact ties, wasting codes and leaving the assignments between the twins to rounding. */
+  int64_t *pick = OVQ_MALLOC(sizeof(int64_t) * (size_t)GK);
+  if (key == 0 && t->K <= t->N) {
+    int64_t *idx = OVQ_MALLOC(sizeof(int64_t) * (size_t)t->N);
+    for (int64_t g = 0; g < t->G; g++) {
+      OvqRng r;
+      ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, (uint64_t)g); /* epoch keys are >= GK */
+      for (int64_t j = 0; j < t->N; j++) idx[j] = j;
+      for (int64_t k = 0; k < t->K; k++) {
+        int64_t j = k + (int64_t)ovq_rng_below(&r, (uint64_t)(t->N - k)), tmp = idx[k];
+        idx[k] = idx[j];
+        idx[j] = tmp;
+        pick[g * t->K + k] = idx[k];
+      }
+    }
+    free(idx);
+  } else {
+    for (int64_t gk = 0; gk < GK; gk++) {
+      OvqRng r;
+      ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, key * (uint64_t)GK + (uint64_t)gk);
+      pick[gk] = (int64_t)ovq_rng_below(&r, (uint64_t)t->N);
+    }
+  }
   int64_t i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
     if (!(t->usage[gk] < threshold)) continue;
-    OvqRng r;
-    ovq_rng_init(&r, t->cfg->seed, OVQ_STREAM_DEAD_CODES, key * (uint64_t)GK + (uint64_t)gk);
-    int64_t s = (int64_t)ovq_rng_below(&r, (uint64_t)t->N);
+    int64_t s = pick[gk];
     if (s >= x->row_start && s < x->row_start + x->n_local) {
       ovq_model_encode(t->m, x->x + (s - x->row_start) * t->F, 1, z, NULL, NULL);
       memcpy(vec + i * t->d, z + (gk / t->K) * t->d, sizeof(float) * (size_t)t->d);
@@ -781,6 +844,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   }
   free(vec);
   free(z);
+  free(pick);
   if (t->shm) shm_fence(t);
   return n_dead;
 }
