@@ -65,7 +65,7 @@ typedef struct Trainer {
   float **xb_of;        /* [size] every rank's batch rows [B][F] (t->xb while active) */
   float **sum_of;       /* [size] every rank's two partial sums [2][B][h1], then its statistics
                            [grad_extra] */
-  float *own_params, *own_xb; /* the buffers shared memory replaces, put back at the end */
+  float *own_xb;        /* the batch buffer shared memory replaces, put back at the end */
   OvqRange feat;        /* the features [start, start + count) this rank handles */
   OvqRange *rows_of;    /* [size] every rank's data rows */
   float *xr;            /* [B][feat.count] the batch's columns feat, all ranks' rows in rank order */
@@ -526,10 +526,10 @@ static int shm_setup(Trainer *t) {
       OVQ_MPI_CHECK(MPI_Win_shared_query(*wins[w], q, &sz, &disp, &(*bases[w])[q]));
   }
   if (t->rank == 0) memcpy(params, m->params, sizeof(float) * (size_t)P);
-  t->own_params = m->params;
+  /* The model's own copy of the parameters is not needed while the shared one is in use. */
+  free(m->params);
   t->own_xb = t->xb;
   m->params = params;
-  (void)wrank;
   t->xb = t->xb_of[t->rank];
   t->feat = ovq_partition_block(t->F, t->size, t->rank);
   t->n_seg = split_segments(t, t->rank, t->seg);
@@ -558,8 +558,9 @@ static void shm_teardown(Trainer *t) {
   if (!t->shm) return;
   OvqModel *m = t->m;
   shm_fence(t);
-  memcpy(t->own_params, m->params, sizeof(float) * (size_t)m->n_params);
-  m->params = t->own_params;
+  float *own = OVQ_MALLOC(sizeof(float) * (size_t)m->n_params);
+  memcpy(own, m->params, sizeof(float) * (size_t)m->n_params);
+  m->params = own;
   t->xb = t->own_xb;
   MPI_Win *wins[3] = {&t->pwin, &t->xwin, &t->swin};
   for (int w = 0; w < 3; w++) {
