@@ -480,9 +480,7 @@ static int shm_setup(Trainer *t) {
   OVQ_MPI_CHECK(MPI_Comm_size(t->comm, &wsize));
   MPI_Comm node;
   const int64_t want = t->cfg->node_ranks;
-  if (want > 0) {
-    if (wsize % want != 0)
-      OVQ_ABORT("train.node_ranks = %lld does not divide the %d ranks", (long long)want, wsize);
+  if (want > 0) { /* checked by ovq_train: want divides wsize */
     OVQ_MPI_CHECK(MPI_Comm_split(t->comm, (int)(wrank / want), wrank, &node));
   } else {
     OVQ_MPI_CHECK(MPI_Comm_split_type(t->comm, MPI_COMM_TYPE_SHARED, wrank, MPI_INFO_NULL, &node));
@@ -494,8 +492,10 @@ static int shm_setup(Trainer *t) {
   int sizes_mm[2] = {-nsize, nsize};
   OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, sizes_mm, 2, MPI_INT, MPI_MAX, t->comm));
   if (-sizes_mm[0] != sizes_mm[1] || nsize == 1) {
-    if (want > 0 && nsize > 1)
-      OVQ_ABORT("train.node_ranks: the groups differ in size");
+    if (nsize > 1)
+      ovq_log(OVQ_LOG_INFO, "hosts with %d to %d ranks: training data-parallel over all ranks "
+              "(the feature split needs the same rank count on every host)", -sizes_mm[0],
+              sizes_mm[1]);
     MPI_Comm_free(&node);
     return 0;
   }
@@ -1051,7 +1051,14 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
       ovq_fixed_init(&t.xsum, m->grad_extra, 4294967296.0);
     }
   }
-  if (cfg->resume) {
+  if (st == OVQ_OK && !cfg->reproducible && cfg->node_ranks > 0) {
+    int size;
+    OVQ_MPI_CHECK(MPI_Comm_size(comm, &size));
+    if (size % cfg->node_ranks != 0)
+      st = ovq_error("train.node_ranks = %lld does not divide the %d ranks",
+                     (long long)cfg->node_ranks, size);
+  }
+  if (st == OVQ_OK && cfg->resume) {
     if (!cfg->checkpoint || !cfg->checkpoint[0])
       st = ovq_error("--resume needs a checkpoint path (train.checkpoint)");
     else

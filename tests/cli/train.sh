@@ -90,5 +90,7 @@ expect_fail 2 "model.groups = 3 does not divide model.latent = 64" train --cohor
   --set model.groups=3 --out "$DIR/x.h5"
 expect_fail 2 "cannot open checkpoint" train --cohort "$DIR/c.h5" --out "$DIR/new.h5" --resume
 expect_fail 2 "--out is required" train --cohort "$DIR/c.h5"
+expect_fail 2 "train.node_ranks = 3 does not divide the 2 ranks" train --cohort "$DIR/c.h5" \
+  --set train.node_ranks=3 --out "$DIR/x.h5"
 [ -e "$DIR/x.h5" ] && bad "a failed run left x.h5"
 finish
