@@ -9,6 +9,7 @@
  *    ovq_dmat_eigh_range; the fixtures use the direct one): well separated (the smallest
  *    Laplacian eigenvalues cluster near 0) and overlapping; eigenvalues within 1e-9 of rank 0
  *    alone (LAPACK dsyevr) and the same labels.
+ * 5. gamma = 0 (1 / (d var)) is scale-free; one embedding serves every k up to its k_max.
  * Usage: test_spectral <fixtures dir> */
 #include <mpi.h>
 #include <stdint.h>
@@ -223,6 +224,67 @@ static void check_large(const char *name, double sep, double gamma) {
   ovq_spectral_result_free(&r);
 }
 
+/* gamma = 0 (1 / (d var)): the same labels for the blobs and for the blobs x 1000, which recover
+ * the blobs (ARI >= 0.99) where sklearn's fixed gamma = 1 sees no structure at that scale; and
+ * one embedding for k_max = 6 clustered at k = 4 gives the labels of a fit at k = 4. */
+static void check_auto_gamma_and_range(void) {
+  const int64_t n = 1500;
+  const int d = 8, k = 4;
+  OvqRange b = ovq_partition_block(n, g_size, g_rank);
+  float *x = blobs(b.start, b.count, d, k, 3.0);
+  float *big = malloc(sizeof(float) * (size_t)(b.count * d + 1));
+  for (int64_t i = 0; i < b.count * d; i++) big[i] = 1000.0f * x[i];
+  int32_t *truth = malloc(sizeof(int32_t) * (size_t)(b.count + 1));
+  for (int64_t i = 0; i < b.count; i++) truth[i] = (int32_t)((b.start + i) % k);
+  OvqSpectralParams p;
+  ovq_spectral_defaults(&p);
+  p.k = k;
+  p.gamma = 0.0;
+  p.seed = 3;
+  OvqSpectralResult r1, r2, r3;
+  CHECK(ovq_spectral_fit(&p, x, b.count, d, MPI_COMM_WORLD, &r1) == OVQ_OK);
+  CHECK(ovq_spectral_fit(&p, big, b.count, d, MPI_COMM_WORLD, &r2) == OVQ_OK);
+  p.gamma = 1.0;
+  CHECK(ovq_spectral_fit(&p, big, b.count, d, MPI_COMM_WORLD, &r3) == OVQ_OK);
+  OvqAgreement a1, a12, a3;
+  ovq_metrics_agreement(truth, r1.labels, b.count, MPI_COMM_WORLD, &a1);
+  ovq_metrics_agreement(r1.labels, r2.labels, b.count, MPI_COMM_WORLD, &a12);
+  ovq_metrics_agreement(truth, r3.labels, b.count, MPI_COMM_WORLD, &a3);
+  if (g_rank == 0)
+    printf("  gamma auto   ARI vs blobs %.3f, x vs 1000 x %.3f; gamma = 1 on 1000 x: ARI %.3f, "
+           "eigengap %.2e\n", a1.ari, a12.ari, a3.ari, r3.eigengap);
+  CHECK_MSG(a1.ari >= 0.99 && a12.ari == 1.0, "auto gamma: ARI %.3f, scale changes labels (%.3f)",
+            a1.ari, a12.ari);
+  /* The range: embed once for k_max = 6, cluster at k = 4. */
+  p.gamma = 0.0;
+  p.k = 6;
+  OvqSpectralEmbedding e;
+  CHECK(ovq_spectral_embed(&p, x, b.count, d, MPI_COMM_WORLD, &e) == OVQ_OK);
+  p.k = k;
+  OvqSpectralResult r4;
+  CHECK(ovq_spectral_cluster(&p, &e, MPI_COMM_WORLD, &r4) == OVQ_OK);
+  int differ = 0;
+  for (int64_t i = 0; i < b.count; i++) differ += r4.labels[i] != r1.labels[i];
+  MPI_Allreduce(MPI_IN_PLACE, &differ, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+  double dev = 0.0;
+  for (int i = 0; i <= k; i++) dev = fmax(dev, fabs(r4.eigenvalues[i] - r1.eigenvalues[i]));
+  if (g_rank == 0)
+    printf("  range        embedding for k <= 6 clustered at k = 4: %d labels differ from a k = 4 "
+           "fit, eigenvalues within %.1e\n", differ, dev);
+  CHECK_MSG(differ == 0 && dev < 1e-8, "range: %d labels differ, eigenvalues %.2e", differ, dev);
+  p.k = 7;
+  OvqSpectralResult r5;
+  CHECK(ovq_spectral_cluster(&p, &e, MPI_COMM_WORLD, &r5) == OVQ_ERR); /* beyond k_max */
+  ovq_spectral_embedding_free(&e);
+  ovq_spectral_result_free(&r1);
+  ovq_spectral_result_free(&r2);
+  ovq_spectral_result_free(&r3);
+  ovq_spectral_result_free(&r4);
+  free(x);
+  free(big);
+  free(truth);
+}
+
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   MPI_Comm_rank(MPI_COMM_WORLD, &g_rank);
@@ -243,6 +305,7 @@ int main(int argc, char **argv) {
   if (nc > 0) check_errors(&cases[0]);
   check_large("blobs_apart", 3.0, 0.5);
   check_large("blobs_overlap", 0.5, 1.0 / 8.0);
+  check_auto_gamma_and_range();
   for (int i = 0; i < nc; i++) {
     free(cases[i].x);
     free(cases[i].ev);

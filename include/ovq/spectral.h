@@ -9,7 +9,9 @@
  * Algorithm (scikit-learn 1.2 SpectralClustering(assign_labels="kmeans") and its
  * spectral_embedding(norm_laplacian=True, drop_first=False), plus Ng-Jordan-Weiss row
  * normalisation):
- * 1. Affinity A: 'rbf' A_ij = exp(-gamma ||x_i - x_j||^2) (sklearn's default gamma = 1.0);
+ * 1. Affinity A: 'rbf' A_ij = exp(-gamma ||x_i - x_j||^2) (sklearn's default gamma = 1.0; gamma
+ *    = 0 takes 1 / (d var), var the mean variance of the d features, so that the affinity does
+ *    not vanish for data of large scale, e.g. 64 latent features of norm ~10);
  *    'nearest_neighbors' connectivity to the n_neighbors nearest samples, the sample itself
  *    included (kneighbors_graph(include_self=True); ties to the lower index), symmetrised
  *    0.5 (A + A^T). Distances in double, as sums of squared differences.
@@ -47,7 +49,8 @@ typedef enum {
 typedef struct OvqSpectralParams {
   int k;                        /* clusters, 1 <= k < N */
   OvqSpectralAffinity affinity; /* default RBF */
-  double gamma;                 /* RBF width, > 0; default 1.0 */
+  double gamma;                 /* RBF width, > 0; default 1.0 (scikit-learn's); 0: 1 / (d x the
+                                   mean variance of the features), scikit-learn SVC's 'scale' */
   int n_neighbors;              /* kNN, 1 <= n_neighbors <= N; default 10 */
   int row_normalise;            /* unit-length embedding rows (default 1) */
   int n_init;                   /* k-means restarts, default 10 */
@@ -78,5 +81,29 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
 
 /* Local. Frees the arrays and zeroes *r; NULL-safe and idempotent. */
 void ovq_spectral_result_free(OvqSpectralResult *r);
+
+/* Steps 1-4 and 5 apart, so that a range of k shares one eigendecomposition: the first k
+ * eigenvectors of a decomposition for k_max >= k are those for k (up to the solver's
+ * tolerance where eigenvalues are close), and each vector's sign is fixed on its own. */
+typedef struct OvqSpectralEmbedding {
+  int k_max;
+  int64_t n_local, r0;  /* this rank's rows, from global row r0 */
+  double *rows;         /* [n_local][k_max] D^-1/2 v_1 .. v_kmax, signs fixed, owned */
+  double *eigenvalues;  /* [k_max + 1] ascending, replicated, owned */
+} OvqSpectralEmbedding;
+
+/* Collective on comm. Steps 1-4 for k = p->k (the largest k to be clustered); errors as
+ * ovq_spectral_fit. Free with ovq_spectral_embedding_free. */
+OvqStatus ovq_spectral_embed(const OvqSpectralParams *p, const float *x, int64_t n_local,
+                             int64_t d, MPI_Comm comm, OvqSpectralEmbedding *e);
+
+/* Collective on comm. Step 5 for k = p->k <= e->k_max: the first k columns, row normalisation,
+ * k-means; fills *out as ovq_spectral_fit (eigenvalues: the first k + 1). OVQ_ERR if k is out
+ * of range. ovq_spectral_fit is ovq_spectral_embed + ovq_spectral_cluster at the same k. */
+OvqStatus ovq_spectral_cluster(const OvqSpectralParams *p, const OvqSpectralEmbedding *e,
+                               MPI_Comm comm, OvqSpectralResult *out);
+
+/* Local. NULL-safe and idempotent. */
+void ovq_spectral_embedding_free(OvqSpectralEmbedding *e);
 
 #endif

@@ -59,8 +59,8 @@ static double *gather_all(const float *x, int64_t n_local, int64_t d, int64_t n,
 
 /* Affinity rows r0 .. r0 + nr - 1 (out: [nr][n]). kNN rows hold 0.5 at the neighbours (the
  * 0.5 of 0.5 (A + A^T)); the transpose half is added by the caller. */
-static void affinity_rows(const OvqSpectralParams *p, const double *all, int64_t n, int64_t d,
-                          int64_t r0, int64_t nr, double *rows) {
+static void affinity_rows(const OvqSpectralParams *p, double gamma, const double *all, int64_t n,
+                          int64_t d, int64_t r0, int64_t nr, double *rows) {
   double *dist = OVQ_MALLOC(sizeof(double) * (size_t)n);
   int nn = p->n_neighbors;
   int64_t *best = OVQ_MALLOC(sizeof(int64_t) * (size_t)(nn + 1));
@@ -78,7 +78,7 @@ static void affinity_rows(const OvqSpectralParams *p, const double *all, int64_t
     }
     if (p->affinity == OVQ_SPECTRAL_RBF) {
       for (int64_t j = 0; j < n; j++)
-        row[j] = exp(-p->gamma * dist[j]);
+        row[j] = exp(-gamma * dist[j]);
     } else {
       /* The nn nearest by insertion (ties keep the lower index first). */
       int m = 0;
@@ -166,8 +166,9 @@ static OvqStatus check_input(const OvqSpectralParams *p, const float *x, int64_t
   else if (p->k < 1 || p->k >= n)
     st = ovq_error("spectral: k = %d must be between 1 and N - 1 = %lld", p->k,
                    (long long)(n - 1));
-  else if (p->affinity == OVQ_SPECTRAL_RBF && !(p->gamma > 0.0 && isfinite(p->gamma)))
-    st = ovq_error("spectral: gamma = %g must be > 0", p->gamma);
+  else if (p->affinity == OVQ_SPECTRAL_RBF && !(p->gamma >= 0.0 && isfinite(p->gamma)))
+    st = ovq_error("spectral: gamma = %g must be > 0 (or 0: 1 / (d x feature variance))",
+                   p->gamma);
   else if (p->affinity == OVQ_SPECTRAL_NEAREST_NEIGHBORS &&
            (p->n_neighbors < 1 || p->n_neighbors > n))
     st = ovq_error("spectral: n_neighbors = %d must be between 1 and N = %lld", p->n_neighbors,
@@ -181,8 +182,8 @@ static OvqStatus check_input(const OvqSpectralParams *p, const float *x, int64_t
   return ovq_status_agree(comm, st);
 }
 
-OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n_local,
-                           int64_t d, MPI_Comm comm, OvqSpectralResult *out) {
+OvqStatus ovq_spectral_embed(const OvqSpectralParams *p, const float *x, int64_t n_local,
+                             int64_t d, MPI_Comm comm, OvqSpectralEmbedding *out) {
   memset(out, 0, sizeof(*out));
   int64_t n;
   if (check_input(p, x, n_local, d, comm, &n) != OVQ_OK) return OVQ_ERR;
@@ -195,8 +196,25 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
 
   /* 1. Affinity rows, then the block-cyclic affinity (kNN: 0.5 A + 0.5 A^T). */
   double *all = gather_all(x, n_local, d, n, comm);
+  /* gamma = 0: 1 / (d x the mean variance of the features), scikit-learn's gamma = 'scale' (of
+   * SVC): a typical pair at squared distance 2 d var gets affinity e^-2 whatever the scale of
+   * the features. Every rank holds all rows, so every rank computes the same value. */
+  double gamma = p->gamma;
+  if (p->affinity == OVQ_SPECTRAL_RBF && gamma == 0.0) {
+    double var = 0.0;
+    for (int64_t f = 0; f < d; f++) {
+      double m = 0.0, v = 0.0;
+      for (int64_t i = 0; i < n; i++) m += all[i * d + f];
+      m /= (double)n;
+      for (int64_t i = 0; i < n; i++) v += (all[i * d + f] - m) * (all[i * d + f] - m);
+      var += v / (double)n;
+    }
+    var /= (double)d;
+    gamma = var > 0.0 ? 1.0 / ((double)d * var) : 1.0;
+    ovq_log(OVQ_LOG_DEBUG, "spectral: gamma = 1 / (%lld x %.6g) = %.6g", (long long)d, var, gamma);
+  }
   double *rows = OVQ_MALLOC(sizeof(double) * (size_t)(n_local * n + 1));
-  affinity_rows(p, all, n, d, r0, n_local, rows);
+  affinity_rows(p, gamma, all, n, d, r0, n_local, rows);
   free(all);
   OvqGrid *grid = ovq_grid_create(comm);
   OvqDmat *L = ovq_dmat_create(grid, n, n, ovq_dmat_default_nb(grid, n));
@@ -247,7 +265,8 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
     return OVQ_ERR;
   }
 
-  /* 4. Embedding: D^-1/2 scaling, deterministic signs, optional unit rows. */
+  /* 4. Embedding: D^-1/2 scaling, deterministic signs (per vector, so the first k columns of a
+   * larger embedding are the embedding for k). */
   for (int64_t i = 0; i < n_local; i++) {
     double wi = w[r0 + i] < 0 ? 1.0 : w[r0 + i];
     for (int c = 0; c < k; c++)
@@ -255,18 +274,39 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
   }
   free(w);
   sign_flip(e, n_local, k, r0, comm);
+  out->k_max = k;
+  out->n_local = n_local;
+  out->r0 = r0;
+  out->rows = e;
+  out->eigenvalues = lambda;
+  return OVQ_OK;
+}
+
+void ovq_spectral_embedding_free(OvqSpectralEmbedding *e) {
+  if (!e) return;
+  free(e->rows);
+  free(e->eigenvalues);
+  memset(e, 0, sizeof(*e));
+}
+
+OvqStatus ovq_spectral_cluster(const OvqSpectralParams *p, const OvqSpectralEmbedding *e,
+                               MPI_Comm comm, OvqSpectralResult *out) {
+  memset(out, 0, sizeof(*out));
+  const int k = p->k, K = e->k_max;
+  const int64_t n_local = e->n_local;
+  if (k < 1 || k > K)
+    return ovq_error("spectral clustering: k = %d outside the embedding's 1..%d", k, K);
+  /* 5. Optional unit rows over the first k columns, then k-means. */
   float *emb = OVQ_MALLOC(sizeof(float) * (size_t)(n_local * k + 1));
   for (int64_t i = 0; i < n_local; i++) {
+    const double *row = e->rows + i * K;
     double s = 0.0;
     for (int c = 0; c < k; c++)
-      s += e[i * k + c] * e[i * k + c];
+      s += row[c] * row[c];
     double scale = p->row_normalise && s > 0.0 ? 1.0 / sqrt(s) : 1.0;
     for (int c = 0; c < k; c++)
-      emb[i * k + c] = (float)(e[i * k + c] * scale);
+      emb[i * k + c] = (float)(row[c] * scale);
   }
-  free(e);
-
-  /* 5. k-means on the embedding. */
   OvqKmeansParams kp;
   ovq_kmeans_defaults(&kp);
   kp.k = k;
@@ -275,18 +315,28 @@ OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n
   OvqKmeansResult km;
   if (ovq_kmeans_fit(&kp, emb, n_local, k, comm, &km) != OVQ_OK) {
     free(emb);
-    free(lambda);
     return OVQ_ERR;
   }
   out->k = k;
   out->n_local = n_local;
-  canonical_names(km.labels, n_local, k, r0, comm);
+  canonical_names(km.labels, n_local, k, e->r0, comm);
   out->labels = km.labels;
   km.labels = NULL;
   out->inertia = km.inertia;
   ovq_kmeans_result_free(&km);
   out->embedding = emb;
-  out->eigenvalues = lambda;
-  out->eigengap = lambda[k] - lambda[k - 1];
+  out->eigenvalues = OVQ_MALLOC(sizeof(double) * (size_t)(k + 1));
+  memcpy(out->eigenvalues, e->eigenvalues, sizeof(double) * (size_t)(k + 1));
+  out->eigengap = e->eigenvalues[k] - e->eigenvalues[k - 1];
   return OVQ_OK;
+}
+
+OvqStatus ovq_spectral_fit(const OvqSpectralParams *p, const float *x, int64_t n_local,
+                           int64_t d, MPI_Comm comm, OvqSpectralResult *out) {
+  memset(out, 0, sizeof(*out));
+  OvqSpectralEmbedding e;
+  if (ovq_spectral_embed(p, x, n_local, d, comm, &e) != OVQ_OK) return OVQ_ERR;
+  OvqStatus st = ovq_spectral_cluster(p, &e, comm, out);
+  ovq_spectral_embedding_free(&e);
+  return st;
 }

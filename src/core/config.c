@@ -82,7 +82,10 @@ static const Key kKeys[] = {
     {"cluster", "hclust_linkage", T_ENUM, F(cluster.hclust_linkage), 0, 0,
      "average|complete|ward", "average"},
     {"cluster", "spectral_affinity", T_ENUM, F(cluster.spectral_affinity), 0, 0, "rbf|knn", "rbf"},
-    {"cluster", "spectral_gamma", T_REAL, F(cluster.spectral_gamma), 1e-12, 1e12, NULL, "1"},
+    /* 0: 1 / (features x their mean variance). scikit-learn's fixed 1.0 makes every affinity
+     * ~0 on latents of norm ~10 (the spectral embedding then collapses: eigengap 0, negative
+     * silhouettes on the pan-cancer VQ-VAE latents). */
+    {"cluster", "spectral_gamma", T_REAL, F(cluster.spectral_gamma), 0, 1e12, NULL, "0"},
     {"cluster", "spectral_neighbors", T_INT, F(cluster.spectral_neighbors), 1, 1e6, NULL, "10"},
     {"cluster", "snf_k", T_INT, F(cluster.snf_k), 1, 1e6, NULL, "20"},
     {"cluster", "snf_alpha", T_REAL, F(cluster.snf_alpha), 1e-9, 1e6, NULL, "0.5"},

@@ -26,6 +26,17 @@ expect_fail 2 "is a cohort file: give --out" cluster --input c.h5 --features raw
 expect_ok 2 cluster --input c.h5 --features pca --set cluster.pca_components=5 --k 3 --out p.h5
 grep -q "5 principal components" err && ok "--features pca clusters 5 principal components" \
   || bad "--features pca"
+# Spectral over a range of k shares one eigendecomposition: its labels at k = 4 are those of a
+# run at k = 4 alone.
+expect_ok 2 cluster --input m.h5 --methods spectral --set cluster.k_min=2 --set cluster.k_max=6 \
+  --set log.level=debug --out sr.h5
+[ "$(grep -c "spectral: eigenpairs for k <=" err)" = 2 ] \
+  && ok "spectral k = 2..6: two eigendecompositions (k <= 2, then k <= 6), not five" \
+  || bad "spectral k = 2..6: $(grep -c "spectral: eigenpairs" err) eigendecompositions"
+expect_ok 2 cluster --input m.h5 --methods spectral --k 4 --out s4.h5
+"$H5SAME" sr.h5 s4.h5 /clusters/spectral/k4/labels >/dev/null \
+  && ok "spectral k = 2..6 (one embedding) gives the k = 4 labels of a k = 4 run" \
+  || bad "spectral labels at k = 4 differ between a k range and k = 4 alone"
 # Every method (and consensus clustering) gives the same labels at 1 and 2 ranks.
 ALL=(--methods kmeans,gmm,spectral,snf,hclust,nmf,icluster --k 3 --set cluster.nmf_runs=5
      --set cluster.icluster_burnin=50 --set cluster.icluster_draws=50 --set cluster.consensus_reps=8)
