@@ -55,6 +55,12 @@ static OvqModelSpec spec_of(OvqModelType type) {
 
 /* Ranks per feature-split group in default mode (0 = every rank of the host). */
 static int64_t g_node_ranks = 0;
+/* Dead-code restarts every n steps (0: at epoch ends). The rank-count comparisons restart at
+ * epoch ends: a code restarted at a sample's encoder output (computed whole) and then chosen only
+ * by that sample has a gradient of exactly 0 at 1 rank but of rounding size when the first
+ * layer is summed from parts, and Adam's first step on it is ~lr * sign(g) either way, so frequent
+ * restarts make single weights differ by ~1e-4 between layouts (6e-6 in norm). */
+static int64_t g_dead_every = 0;
 
 static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   OvqTrainConfig t;
@@ -71,6 +77,7 @@ static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   t.ema_decay = 0.99;
   t.ema_eps = 1e-5;
   t.dead_code_threshold = 1.0;
+  t.dead_code_every = g_dead_every; /* 3 in the resume test: windows straddle epochs */
   t.checkpoint = ckpt;
   t.check_replicas_every = 1;
   t.node_ranks = g_node_ranks;
@@ -316,6 +323,7 @@ int main(int argc, char **argv) {
   check_rank_counts(OVQ_MODEL_VQVAE, 1, 1, 0, 0, "VQ-EMA repro");
   check_rank_counts(OVQ_MODEL_VAE, 0, 1, 0, 0, "VAE repro");
   check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, 1, 0, "VQ data-init");
+  g_dead_every = 3;
   check_resume(argc > 1 ? argv[1] : ".");
   int size;
   MPI_Comm_size(MPI_COMM_WORLD, &size);

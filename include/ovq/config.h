@@ -100,6 +100,7 @@ typedef struct OvqConfig {
     int ema;
     double ema_decay, ema_eps;
     double dead_code_threshold;
+    int64_t dead_code_every;
     char codebook_init[8]; /* uniform | data */
     double kl_weight;
     char features[4]; /* ze | zq: which VQ-VAE output feeds clustering */

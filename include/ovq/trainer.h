@@ -48,7 +48,8 @@ typedef struct OvqTrainConfig {
   int cosine;         /* warm-up + cosine schedule over the whole run */
   /* VQ-VAE */
   double ema_decay, ema_eps;   /* EMA codebook (model spec.ema) */
-  double dead_code_threshold;  /* restart codes used by fewer samples in an epoch (0 = off) */
+  double dead_code_threshold;  /* restart codes used by fewer samples than this (0 = off) ... */
+  int64_t dead_code_every;     /* ... over each dead_code_every steps (0: over each epoch) */
   int codebook_from_data;      /* start the codes at encoder outputs of random samples */
   /* Checkpoints */
   const char *checkpoint;      /* path ("" = none) */

@@ -56,6 +56,7 @@ void ovq_train_config_from_config(const OvqConfig *c, OvqTrainConfig *t) {
   t->ema_decay = c->model.ema_decay;
   t->ema_eps = c->model.ema_eps;
   t->dead_code_threshold = c->model.dead_code_threshold;
+  t->dead_code_every = c->model.dead_code_every;
   t->codebook_from_data = !strcmp(c->model.codebook_init, "data");
   t->checkpoint = c->train.checkpoint;
   t->checkpoint_every = c->train.checkpoint_every;

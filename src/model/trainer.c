@@ -35,6 +35,8 @@ typedef struct Trainer {
   double *ema_n;         /* [G][K] EMA cluster sizes */
   float *ema_m;          /* [G][K][d] EMA sums */
   double *usage;         /* [G][K] samples assigned to each code this epoch */
+  double *window;        /* [G][K] the same since the last restart (dead_code_every > 0) */
+  int64_t restarted;     /* codes restarted this epoch (dead_code_every > 0), for the log */
   double acc[N_ACC];     /* loss terms of this epoch, summed as term * batch size */
   int64_t pos[4];        /* epoch, step within epoch, Adam step t, epochs in history */
   int64_t *perm;         /* [N] this epoch's order */
@@ -104,15 +106,16 @@ static void fingerprint(const Trainer *t, char *buf, size_t n) {
   snprintf(buf, n,
            "type=%d F=%lld hidden=%lld,%lld,%lld,%lld/%d res=%d:%lld latent=%lld act=%d K=%lld "
            "G=%d beta=%.17g ema=%d kl=%.17g | N=%lld batch=%lld seed=%llu epochs=%lld lr=%.17g "
-           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g repro=%d:%lld "
-           "init=%d",
+           "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g/%lld "
+           "repro=%d:%lld init=%d",
            (int)s->type, (long long)s->n_in, (long long)s->hidden[0], (long long)s->hidden[1],
            (long long)s->hidden[2], (long long)s->hidden[3], s->n_hidden, s->n_res,
            (long long)s->res_width, (long long)s->latent, (int)s->activation,
            (long long)s->codebook_size, s->groups, s->beta, s->ema, s->kl_weight, (long long)t->N,
            (long long)t->B, (unsigned long long)c->seed, (long long)c->epochs, c->adam.lr,
            c->adam.weight_decay, c->adam.clip_norm, (long long)c->adam.warmup_steps, c->cosine,
-           c->ema_decay, c->dead_code_threshold, c->reproducible, (long long)t->V,
+           c->ema_decay, c->dead_code_threshold, (long long)c->dead_code_every, c->reproducible,
+           (long long)t->V,
            c->codebook_from_data);
 }
 
@@ -127,6 +130,7 @@ static int ckpt_arrays(Trainer *t, CkptArray *a) {
   a[n++] = (CkptArray){"epoch_sums", CKPT_DOUBLE, N_ACC, t->acc};
   a[n++] = (CkptArray){"gradient_bound", CKPT_DOUBLE, 1, &t->gbound};
   if (t->is_vq) a[n++] = (CkptArray){"usage", CKPT_DOUBLE, GK, t->usage};
+  if (t->is_vq) a[n++] = (CkptArray){"usage_window", CKPT_DOUBLE, GK, t->window};
   if (t->ema) {
     a[n++] = (CkptArray){"ema_n", CKPT_DOUBLE, GK, t->ema_n};
     a[n++] = (CkptArray){"ema_m", CKPT_FLOAT, t->K * t->D, t->ema_m};
@@ -751,7 +755,10 @@ static OvqStatus step(Trainer *t, int *stop) {
   /* In shared memory the codebook exists once: rank 0 writes it. */
   if (t->ema) ema_update(t, extra, !t->shm || t->rank == 0);
   if (t->is_vq)
-    for (int64_t k = 0; k < t->G * t->K; k++) t->usage[k] += extra[N_FIXED + k];
+    for (int64_t k = 0; k < t->G * t->K; k++) {
+      t->usage[k] += extra[N_FIXED + k];
+      t->window[k] += extra[N_FIXED + k];
+    }
   t->acc[ACC_RECON] += extra[X_RECON] * (double)bsz;
   t->acc[ACC_CODEBOOK] += extra[X_CODEBOOK] * (double)bsz;
   t->acc[ACC_COMMIT] += extra[X_COMMIT] * (double)bsz;
@@ -782,10 +789,10 @@ static void check_replicas(const Trainer *t) {
  * a sample chosen by global index (draws keyed by `key`) (so the choice does not depend on the rank layout); its owner
  * encodes it and one allreduce of the new vectors (zero elsewhere, so the sum is exact) gives them
  * to every rank. Returns the number of codes restarted. */
-static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
+static int64_t restart_codes(Trainer *t, const double *usage, double threshold, uint64_t key) {
   const int64_t GK = t->G * t->K;
   int64_t n_dead = 0;
-  for (int64_t gk = 0; gk < GK; gk++) n_dead += t->usage[gk] < threshold;
+  for (int64_t gk = 0; gk < GK; gk++) n_dead += usage[gk] < threshold;
   if (n_dead == 0) return 0;
   float *vec = OVQ_CALLOC((size_t)(n_dead * t->d), sizeof(float));
   float *z = OVQ_MALLOC(sizeof(float) * (size_t)t->D);
@@ -817,7 +824,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   }
   int64_t i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
-    if (!(t->usage[gk] < threshold)) continue;
+    if (!(usage[gk] < threshold)) continue;
     int64_t s = pick[gk];
     if (s >= x->row_start && s < x->row_start + x->n_local) {
       ovq_model_encode(t->m, x->x + (s - x->row_start) * t->F, 1, z, NULL, NULL);
@@ -830,7 +837,7 @@ static int64_t restart_codes(Trainer *t, double threshold, uint64_t key) {
   float *E = t->m->params + t->m->codebook;
   i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
-    if (!(t->usage[gk] < threshold)) continue;
+    if (!(usage[gk] < threshold)) continue;
     if (!t->shm || t->rank == 0) memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
     if (t->ema) {
       t->ema_n[gk] = 1.0;
@@ -890,11 +897,15 @@ static void end_epoch(Trainer *t, double seconds, double samples_per_s, double e
   else
     ovq_log(OVQ_LOG_INFO, "epoch %lld/%lld  loss %.5f  %.0f samples/s  ETA %s", (long long)e + 1,
             (long long)t->cfg->epochs, h->loss[e], samples_per_s, etas);
-  if (t->is_vq && t->cfg->dead_code_threshold > 0) {
+  if (t->is_vq && t->cfg->dead_code_threshold > 0 && t->cfg->dead_code_every == 0) {
     /* Keyed by the epoch just finished (>= 1); key 0 is the initialisation from data. */
-    int64_t n = restart_codes(t, t->cfg->dead_code_threshold, (uint64_t)t->pos[P_EPOCH]);
+    int64_t n = restart_codes(t, t->usage, t->cfg->dead_code_threshold, (uint64_t)t->pos[P_EPOCH]);
     if (n) ovq_log(OVQ_LOG_INFO, "restarted %lld dead codes", (long long)n);
   }
+  if (t->restarted)
+    ovq_log(OVQ_LOG_INFO, "restarted %lld dead codes during the epoch (every %lld steps)",
+            (long long)t->restarted, (long long)t->cfg->dead_code_every);
+  t->restarted = 0;
   memset(t->acc, 0, sizeof t->acc);
   if (t->is_vq) memset(t->usage, 0, sizeof(double) * (size_t)(t->G * t->K));
 }
@@ -933,6 +944,7 @@ static void trainer_free(Trainer *t) {
   free(t->ema_n);
   free(t->ema_m);
   free(t->usage);
+  free(t->window);
   free(t->perm);
   free(t->xb);
   free(t->xb_global);
@@ -956,6 +968,14 @@ static OvqStatus run(Trainer *t, OvqTrainOutcome *outcome) {
       if (step(t, &stop) != OVQ_OK) return OVQ_ERR;
       t->pos[P_STEP]++;
       samples_done += bsz;
+      if (t->is_vq && c->dead_code_threshold > 0 && c->dead_code_every > 0 &&
+          t->pos[P_T] % c->dead_code_every == 0) {
+        /* Keys above every epoch key (epochs < 2^40) and the initialisation's (0). */
+        int64_t n = restart_codes(t, t->window, c->dead_code_threshold,
+                                  ((uint64_t)1 << 40) + (uint64_t)t->pos[P_T]);
+        t->restarted += n;
+        memset(t->window, 0, sizeof(double) * (size_t)(t->G * t->K));
+      }
       if (c->check_replicas_every > 0 && t->pos[P_T] % c->check_replicas_every == 0)
         check_replicas(t);
       if (stop) {
@@ -1015,6 +1035,7 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   t.n_seg = 1;
   t.adam_v = OVQ_CALLOC((size_t)t.n_adam, sizeof(float));
   if (t.is_vq) t.usage = OVQ_CALLOC((size_t)(t.G * t.K), sizeof(double));
+  if (t.is_vq) t.window = OVQ_CALLOC((size_t)(t.G * t.K), sizeof(double));
   if (t.ema) {
     /* Start the EMA as if each code had been chosen once at its initial value, so e = m / n
      * begins at the initial codebook instead of dividing by a near-zero size. */
@@ -1070,7 +1091,7 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   if (st == OVQ_OK && !cfg->resume && t.is_vq && cfg->codebook_from_data) {
     /* Every code starts at the encoder output of a sample drawn by global index (usage is all
      * zero here, so every code is below the threshold). */
-    restart_codes(&t, INFINITY, 0);
+    restart_codes(&t, t.usage, INFINITY, 0);
     ovq_log(OVQ_LOG_DEBUG, "codebook initialised from %lld encoder outputs",
             (long long)(t.G * t.K));
   }
