@@ -4,7 +4,9 @@
  * The VQ-VAE's loss is piecewise constant in the encoder through the argmin, so its gradient is
  * checked against the surrogate the straight-through estimator differentiates:
  *   L_s = recon(dec(z_e + c)) + |sg(z_e0) - e|^2 / (B D) + beta |z_e - sg(e0)|^2 / (B D)
- * with c = z_q0 - z_e0 and the codes frozen at the point of evaluation. */
+ * with c = z_q0 - z_e0 and the codes frozen at the point of evaluation. Each check runs also
+ * with per-feature weights in the reconstruction term (ovq_model_set_recon_weights, one of them
+ * 0), whose recon must equal sum w_f (x_hat - x)^2 / (global batch F var) computed here. */
 #include <math.h>
 #include <mpi.h>
 #include <stdio.h>
@@ -18,6 +20,8 @@
 
 enum { B = 3, GLOBAL_B = 4 };
 static const double kVar = 1.3, kH = 1e-5;
+/* Reconstruction weights of the 7 features for the weighted runs. */
+static const double kW[7] = {0.3, 1.7, 0.0, 2.5, 1.0, 0.6, 4.0};
 
 static OvqModelSpec small_spec(OvqModelType type, OvqActivation act) {
   OvqModelSpec s;
@@ -65,19 +69,23 @@ static double vq_surrogate(OvqModel *m, const double *x, const double *c, const 
   ovq_net_forward(m, &m->dec, z, B);
   const double *xh = m->dec.ops[m->dec.n_ops - 1].act;
   double rs = 0;
-  for (int64_t k = 0; k < B * F; k++) rs += (xh[k] - x[k]) * (xh[k] - x[k]);
+  for (int64_t k = 0; k < B * F; k++)
+    rs += (m->recon_w ? m->recon_w[k % F] : 1.0) * (xh[k] - x[k]) * (xh[k] - x[k]);
   double per = 1.0 / ((double)GLOBAL_B * (double)D);
   return rs / ((double)GLOBAL_B * (double)F * kVar) + (m->spec.ema ? 0 : cb * per) +
          m->spec.beta * cm * per;
 }
 
-static void check_model(OvqModelType type, OvqActivation act, int ema, const char *name) {
+static void check_model(OvqModelType type, OvqActivation act, int ema, int weighted,
+                        const char *base) {
   OvqModelSpec spec = small_spec(type, act);
   spec.ema = ema;
   OvqModel m;
-  char msg[128];
+  char msg[128], name[64];
+  snprintf(name, sizeof name, "%s%s", base, weighted ? " weighted" : "");
   CHECK(ovq_model_create(&m, &spec, B, 0, msg, sizeof msg) == 0);
   ovq_model_init_params(&m, 11);
+  if (weighted) CHECK(ovq_model_set_recon_weights(&m, kW) == 0);
   /* Larger weights than the default init, so every path carries a visible gradient. */
   for (int64_t k = 0; k < m.n_params; k++) m.params[k] *= 3.0;
   double x[B * 7], eps[B * 4];
@@ -87,6 +95,15 @@ static void check_model(OvqModelType type, OvqActivation act, int ema, const cha
 
   OvqLoss loss;
   ovq_model_forward(&m, x, B, GLOBAL_B, kVar, noise, &loss);
+  {
+    const double *xh = m.dec.ops[m.dec.n_ops - 1].act;
+    double rs = 0.0;
+    for (int64_t k = 0; k < B * spec.n_in; k++)
+      rs += (weighted ? kW[k % spec.n_in] : 1.0) * (xh[k] - x[k]) * (xh[k] - x[k]);
+    rs /= (double)GLOBAL_B * (double)spec.n_in * kVar;
+    CHECK_MSG(fabs(rs - loss.recon) <= 1e-13 * rs, "%s: recon %.17g, expected %.17g", name,
+              loss.recon, rs);
+  }
   memset(m.grads, 0, sizeof(double) * (size_t)m.n_params);
   ovq_model_backward(&m, x, B, GLOBAL_B, kVar);
   double *analytic = malloc(sizeof(double) * (size_t)m.n_params);
@@ -160,13 +177,15 @@ static void check_model(OvqModelType type, OvqActivation act, int ema, const cha
  * order, against the whole model's forward and backward on the same batch (a part of a larger
  * global batch, as on one of several hosts): the loss and every gradient agree to rounding, and
  * the workers' gradients of the narrow middle are identical. */
-static void check_split(OvqModelType type, int ema, int R, const char *name) {
+static void check_split(OvqModelType type, int ema, int R, int weighted, const char *base) {
   OvqModelSpec spec = small_spec(type, OVQ_ACT_GELU);
   spec.ema = ema;
-  char msg[128];
+  char msg[128], name[64];
+  snprintf(name, sizeof name, "%s%s", base, weighted ? " weighted" : "");
   OvqModel ref, w[8];
   CHECK(ovq_model_create(&ref, &spec, B, 0, msg, sizeof msg) == 0);
   ovq_model_init_params(&ref, 13);
+  if (weighted) CHECK(ovq_model_set_recon_weights(&ref, kW) == 0);
   for (int64_t k = 0; k < ref.n_params; k++) ref.params[k] *= 3.0;
   const int64_t F = spec.n_in, P = ref.n_params, h1 = spec.hidden[0];
   double x[B * 7], eps[B * 4], xr[B * 7], part[B * 6], sum[B * 6];
@@ -184,6 +203,7 @@ static void check_split(OvqModelType type, int ema, int R, const char *name) {
     CHECK(ovq_model_create(&w[r], &spec, B, 0, msg, sizeof msg) == 0);
     memcpy(w[r].params, ref.params, sizeof(double) * (size_t)P);
     memset(w[r].grads, 0, sizeof(double) * (size_t)P);
+    if (weighted) CHECK(ovq_model_set_recon_weights(&w[r], kW) == 0);
     f0[r] = F * r / R;
     fn[r] = F * (r + 1) / R - f0[r];
   }
@@ -250,16 +270,34 @@ static void check_split(OvqModelType type, int ema, int R, const char *name) {
 int main(int argc, char **argv) {
   MPI_Init(&argc, &argv);
   ovq_log_init(MPI_COMM_WORLD);
-  check_model(OVQ_MODEL_AE, OVQ_ACT_GELU, 0, "AE (GELU)");
-  check_model(OVQ_MODEL_AE, OVQ_ACT_RELU, 0, "AE (ReLU)");
-  check_model(OVQ_MODEL_VAE, OVQ_ACT_GELU, 0, "VAE");
-  check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 0, "VQ-VAE (surrogate)");
-  check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 1, "VQ-VAE EMA (surrogate)");
-  for (int R = 1; R <= 8; R *= 2) { /* R = 8 > F = 7: a worker with no features */
-    check_split(OVQ_MODEL_AE, 0, R, "AE");
-    check_split(OVQ_MODEL_VAE, 0, R, "VAE");
-    check_split(OVQ_MODEL_VQVAE, 0, R, "VQ-VAE");
-    check_split(OVQ_MODEL_VQVAE, 1, R, "VQ-VAE EMA");
+  for (int wt = 0; wt <= 1; wt++) {
+    check_model(OVQ_MODEL_AE, OVQ_ACT_GELU, 0, wt, "AE (GELU)");
+    check_model(OVQ_MODEL_AE, OVQ_ACT_RELU, 0, wt, "AE (ReLU)");
+    check_model(OVQ_MODEL_VAE, OVQ_ACT_GELU, 0, wt, "VAE");
+    check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 0, wt, "VQ-VAE (surrogate)");
+    check_model(OVQ_MODEL_VQVAE, OVQ_ACT_GELU, 1, wt, "VQ-VAE EMA (surrogate)");
+  }
+  for (int R = 1; R <= 8; R *= 2) /* R = 8 > F = 7: a worker with no features */
+    for (int wt = 0; wt <= 1; wt++) {
+      check_split(OVQ_MODEL_AE, 0, R, wt, "AE");
+      check_split(OVQ_MODEL_VAE, 0, R, wt, "VAE");
+      check_split(OVQ_MODEL_VQVAE, 0, R, wt, "VQ-VAE");
+      check_split(OVQ_MODEL_VQVAE, 1, R, wt, "VQ-VAE EMA");
+    }
+  { /* Negative or non-finite weights are refused and leave the model unweighted. */
+    OvqModelSpec spec = small_spec(OVQ_MODEL_AE, OVQ_ACT_GELU);
+    OvqModel m;
+    char msg[128];
+    CHECK(ovq_model_create(&m, &spec, B, 0, msg, sizeof msg) == 0);
+    double bad[7];
+    memcpy(bad, kW, sizeof bad);
+    bad[3] = -0.5;
+    CHECK(ovq_model_set_recon_weights(&m, bad) == -1 && m.recon_w == NULL);
+    bad[3] = NAN;
+    CHECK(ovq_model_set_recon_weights(&m, bad) == -1 && m.recon_w == NULL);
+    CHECK(ovq_model_set_recon_weights(&m, kW) == 0 && m.recon_w && m.recon_w[6] == 4.0);
+    CHECK(ovq_model_set_recon_weights(&m, NULL) == 0 && m.recon_w == NULL);
+    ovq_model_destroy(&m);
   }
   int rc = test_finish("test_model_grad");
   MPI_Finalize();

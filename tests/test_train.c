@@ -2,7 +2,9 @@
  * sub-communicators of 1, 2 and 4 ranks gives the same parameters to 1e-5; an interrupted run
  * (SIGUSR1 to one rank only, at a random moment) writes a checkpoint, and resuming from it ends
  * bit-identical to an uninterrupted run; a diverging run stops with a message naming the epoch
- * and term. argv[1] = scratch directory. */
+ * and term; the omic-balance weights of the reconstruction term are the same at any rank count and
+ * as computed here, and training with them agrees across rank counts and layouts.
+ * argv[1] = scratch directory. */
 #include <math.h>
 #include <mpi.h>
 #include <signal.h>
@@ -18,6 +20,8 @@
 #include "ovq/trainer.h"
 
 enum { N = 150, F = 40 };
+/* Columns [0, kFirst) are one "omic", the rest the other (on a smaller scale). */
+enum { kFirst = 28 };
 
 /* Data: two groups of samples with different means, values keyed by global row. */
 static void make_data(OvqMatrix *x, MPI_Comm comm) {
@@ -31,7 +35,8 @@ static void make_data(OvqMatrix *x, MPI_Comm comm) {
     OvqRng r;
     ovq_rng_init(&r, 3, OVQ_STREAM_TEST, (uint64_t)g);
     for (int64_t j = 0; j < F; j++)
-      x->x[i * F + j] = (float)(ovq_rng_normal(&r) + ((g % 3 == 0) == (j < F / 2) ? 1.0 : -1.0));
+      x->x[i * F + j] = (float)((ovq_rng_normal(&r) + ((g % 3 == 0) == (j < F / 2) ? 1.0 : -1.0)) *
+                                (j >= kFirst ? 0.4 : 1.0));
   }
 }
 
@@ -84,6 +89,9 @@ static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   return t;
 }
 
+/* Train with ovq_omic_recon_weights (model.recon_balance = omics). */
+static int g_weighted = 0;
+
 /* Latents of the last trained model, gathered on rank 0 of its communicator ([N][D]). */
 static float *g_latents = NULL;
 
@@ -97,6 +105,11 @@ static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStat
   if (ovq_model_create(&m, &spec, tc.batch, ovq_train_grad_extra(&spec), msg, sizeof msg) != 0)
     OVQ_ABORT("%s", msg);
   ovq_model_init_params(&m, 4);
+  if (g_weighted) {
+    double w[F];
+    ovq_omic_recon_weights(&x, kFirst, comm, w);
+    CHECK(ovq_model_set_recon_weights(&m, w) == 0);
+  }
   OvqHistory h;
   *st = ovq_train(&m, &tc, &x, ovq_matrix_variance(&x, comm), comm, &h, outcome);
   float *p = malloc(sizeof(float) * (size_t)m.n_params);
@@ -285,6 +298,47 @@ static void check_resume(const char *dir) {
   if (rank == 0) printf("  damaged checkpoint: %s\n", ovq_error_message());
 }
 
+/* ovq_omic_recon_weights on this communicator against a serial computation in double on the whole
+ * matrix (made on every rank): blocks [0, kFirst) and [kFirst, F) of different variance, and the
+ * one-block cases (all weights 1). */
+static void check_omic_weights(MPI_Comm comm) {
+  OvqMatrix x, all;
+  make_data(&x, comm);
+  make_data(&all, MPI_COMM_SELF);
+  double mean = 0, var = 0, mb[2] = {0, 0}, vb[2] = {0, 0}, w[F];
+  for (int64_t k = 0; k < N * F; k++) mean += all.x[k];
+  mean /= (double)(N * F);
+  for (int64_t k = 0; k < N * F; k++) var += (all.x[k] - mean) * (all.x[k] - mean);
+  var /= (double)(N * F);
+  for (int64_t k = 0; k < N * F; k++) mb[k % F >= kFirst] += all.x[k];
+  mb[0] /= (double)(N * kFirst);
+  mb[1] /= (double)(N * (F - kFirst));
+  for (int64_t k = 0; k < N * F; k++) {
+    int b = k % F >= kFirst;
+    vb[b] += (all.x[k] - mb[b]) * (all.x[k] - mb[b]);
+  }
+  vb[0] /= (double)(N * kFirst);
+  vb[1] /= (double)(N * (F - kFirst));
+  ovq_omic_recon_weights(&x, kFirst, comm, w);
+  double worst = 0;
+  for (int64_t f = 0; f < F; f++) {
+    int b = f >= kFirst;
+    double want = (double)F * var / (2.0 * (double)(b ? F - kFirst : kFirst) * vb[b]);
+    worst = fmax(worst, fabs(w[f] - want) / want);
+  }
+  CHECK_MSG(worst < 1e-12, "omic weights differ from the serial values by %.3e", worst);
+  CHECK_MSG(w[F - 1] > 2.0 * w[0], "the low-variance, narrow block should weigh more (%g vs %g)",
+            w[F - 1], w[0]);
+  for (int64_t first = 0; first <= F; first += F) {
+    ovq_omic_recon_weights(&x, first, comm, w);
+    int ones = 1;
+    for (int64_t f = 0; f < F; f++) ones &= w[f] == 1.0;
+    CHECK_MSG(ones, "one omic (n_first = %lld): weights should all be 1", (long long)first);
+  }
+  ovq_matrix_free(&x);
+  ovq_matrix_free(&all);
+}
+
 static void check_divergence(void) {
   OvqStatus st;
   OvqTrainOutcome out;
@@ -323,6 +377,12 @@ int main(int argc, char **argv) {
   check_rank_counts(OVQ_MODEL_VQVAE, 1, 1, 0, 0, "VQ-EMA repro");
   check_rank_counts(OVQ_MODEL_VAE, 0, 1, 0, 0, "VAE repro");
   check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, 1, 0, "VQ data-init");
+  check_omic_weights(MPI_COMM_WORLD);
+  g_weighted = 1;
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 0, 0, 0, "VQ-VAE omics");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 0, 0, 2, "VQ-VAE omics 2/group");
+  check_rank_counts(OVQ_MODEL_VQVAE, 0, 1, 0, 0, "VQ-VAE omics repro");
+  g_weighted = 0;
   g_dead_every = 3;
   check_resume(argc > 1 ? argv[1] : ".");
   int size;

@@ -4,22 +4,22 @@
  * fixed seed (so the result is the same at any rank count), k-means (k = 5, 10 restarts) on z_e
  * and on the raw standardised matrix, and the adjusted Rand index of each against the truth.
  *
- * What it asserts: raw k-means finds the subtypes only partly (the generator is meant to be
- * hard, like TCGA); the codebook does not collapse (at least 90 % of the codes in use in the
- * last epoch); k-means on z_e finds the subtypes well above chance (ARI >= 0.5).
- * Measured over training seeds 1-5, 30 epochs (raw k-means 0.669 throughout): the former
- * defaults (codebook U(-1/K, 1/K), no dead-code restarts) kept 17-21 of 64 codes and gave z_e ARI
- * 0.21-0.70 (mean 0.46); the current ones (codes from encoder outputs, restarts of codes unused
- * for an epoch) keep 63-64 codes and give 0.61-0.78 (mean 0.66); with the codes started at
- * distinct samples (since 2026-11-24) 0.682, 0.642, 0.618, 0.672, 0.603 (mean 0.643).
- * What it does NOT assert: that z_e beats raw k-means. No setting tried did so robustly (EMA,
- * beta 0.25 or 4, K 8-32, 8 to 64 groups, batch 64, 100 epochs: means 0.55-0.71, each with
- * seeds below 0.669; notes of issue 3). z_e carries the subtypes (a linear classifier on it
- * predicts them 98.8 % correctly) but they explain only ~56 % of its variance (88 % for the
- * VAE mean, which does beat raw in 4 of 5 seeds). Our reading: the VQ-VAE loss is a distortion
- * in data space, so its codes, and z_e pulled to them, follow the largest-variance directions
- * whether or not they are subtypes; the better trained (4x the steps, 100 epochs, or the plain
- * AE), the lower the ARI (0.46-0.67).
+ * What it asserts: raw k-means finds the subtypes only partly (ARI 0.669: the sample-state
+ * programmes of the generator dominate distances over all features); k-means on z_e finds them
+ * better, by a wide margin (ARI >= 0.90 and at least 0.15 above raw); the codebook does not
+ * collapse (at least 90 % of the codes in use in the last epoch).
+ * Measured with the defaults over training seeds 1-8, 30 epochs (2026-11-24): z_e ARI 0.995,
+ * 1.000, 0.996, 1.000, 0.994, 0.997, 0.999, 0.990 (z_q 0.989-0.999), 63-64 codes in use; on two
+ * other cohorts (synth.seed 1 and 7, raw 0.671 / 0.677) 0.984-1.000.
+ * What makes the difference is model.recon_balance = omics (each omic's reconstruction error
+ * counts the same). With the paper's plain mean over all features (recon_balance = features) the
+ * ~140 miRNAs are 8 % of the loss, and z_e gave 0.61-0.72 over the same seeds, no better than raw
+ * (earlier defaults: 0.21-0.78; notes of issue 3). Under the same balanced loss the plain AE stays
+ * at raw's level (0.653, seed 1) while the VAE mean reaches 0.998: the discrete bottleneck, not
+ * balancing alone, lifts the VQ-VAE. For fairness: on this generator the miRNA block alone
+ * separates the subtypes (k-means on it: ARI 1.0), so raw k-means with the miRNAs weighted up
+ * (prep.weight_mirna = 1.5) also reaches 0.999; the test compares with the unweighted matrix, as
+ * the paper does.
  * argv: [genes mirnas epochs seed [section.key=value ...]] to explore by hand (synth.scale and
  * synth.seed change the cohort, model.type=vae trains the VAE); OVQ_VQ_ARI_VERBOSE=1 logs each
  * epoch, OVQ_VQ_ARI_DUMP=FILE and OVQ_VQ_ARI_DUMP_RAW=FILE write the latents / the prepared
@@ -38,7 +38,8 @@
 #include "ovq/trainer.h"
 
 /* Bounds well inside the values observed (see the printout and the comment above). */
-static const double kMinAriVq = 0.50, kMinAriRaw = 0.35, kMaxAriRaw = 0.90, kMinUsed = 0.9;
+static const double kMinAriVq = 0.90, kMinGain = 0.15, kMinAriRaw = 0.35, kMaxAriRaw = 0.90,
+                    kMinUsed = 0.9;
 
 static double kmeans_ari(const float *x, int64_t n_local, int64_t d, const int32_t *truth,
                          MPI_Comm comm) {
@@ -94,8 +95,8 @@ static void dump(const char *path, const float *z, const int32_t *truth, int64_t
 /* Trains the model of cfg on x (reproducible mode: the same weights at any rank count) and
  * returns its latents z [n_local][latent] (z_e for the VQ-VAE, the mean for the VAE), for the
  * VQ-VAE also z_q in *zq (else NULL), and the last epoch's history in *h. Collective. */
-static float *train_latents(const OvqConfig *cfg, const OvqMatrix *x, double var, MPI_Comm comm,
-                            float **zq, OvqHistory *h, int64_t *latent) {
+static float *train_latents(const OvqConfig *cfg, const OvqMatrix *x, int64_t n_mrna, double var,
+                            MPI_Comm comm, float **zq, OvqHistory *h, int64_t *latent) {
   OvqModelSpec spec;
   if (ovq_model_spec_from_config(cfg, x->n_cols, &spec) != OVQ_OK) OVQ_ABORT("spec");
   OvqTrainConfig tc;
@@ -105,6 +106,12 @@ static float *train_latents(const OvqConfig *cfg, const OvqMatrix *x, double var
   if (ovq_model_create(&m, &spec, tc.batch, ovq_train_grad_extra(&spec), msg, sizeof msg) != 0)
     OVQ_ABORT("%s", msg);
   ovq_model_init_params(&m, (uint64_t)cfg->train.seed);
+  if (!strcmp(cfg->model.recon_balance, "omics")) { /* as the train stage does */
+    double *w = malloc(sizeof(double) * (size_t)x->n_cols);
+    ovq_omic_recon_weights(x, n_mrna, comm, w);
+    if (ovq_model_set_recon_weights(&m, w)) OVQ_ABORT("weights");
+    free(w);
+  }
   OvqTrainOutcome out;
   if (ovq_train(&m, &tc, x, var, comm, h, &out) != OVQ_OK) OVQ_ABORT("%s", ovq_error_message());
   size_t n = (size_t)(x->n_local * spec.latent + 1);
@@ -165,7 +172,7 @@ int main(int argc, char **argv) {
   OvqHistory h;
   float *zq = NULL;
   int64_t D = 0;
-  float *z = train_latents(&cfg, &x, var, comm, &zq, &h, &D);
+  float *z = train_latents(&cfg, &x, tr.n_mrna, var, comm, &zq, &h, &D);
   int is_vq = zq != NULL;
   double ari_z = kmeans_ari(z, x.n_local, D, truth, comm);
   double ari_zq = is_vq ? kmeans_ari(zq, x.n_local, D, truth, comm) : 0.0;
@@ -181,14 +188,17 @@ int main(int argc, char **argv) {
            h.loss[h.n - 1], h.perplexity[h.n - 1], (long long)used, (long long)(is_vq ? K : 0),
            secs);
     printf("ARI vs true subtypes: k-means on raw standardised data %.3f (required in [%.2f, "
-           "%.2f]), on %s %.3f (required >= %.2f)\n",
-           ari_raw, kMinAriRaw, kMaxAriRaw, is_vq ? "VQ-VAE z_e" : "the latents", ari_z, kMinAriVq);
+           "%.2f]), on %s %.3f (required >= %.2f and >= raw + %.2f)\n",
+           ari_raw, kMinAriRaw, kMaxAriRaw, is_vq ? "VQ-VAE z_e" : "the latents", ari_z, kMinAriVq,
+           kMinGain);
     printf("diagnostics: recon %.4f, used codes %lld (required >= %.0f), ARI of k-means on z_q "
            "%.3f\n",
            h.recon[h.n - 1], (long long)used, kMinUsed * (double)K, ari_zq);
   }
   CHECK_MSG(ari_raw >= kMinAriRaw && ari_raw <= kMaxAriRaw, "raw k-means ARI %.3f", ari_raw);
   CHECK_MSG(ari_z >= kMinAriVq, "%s ARI %.3f below %.2f", cfg.model.type, ari_z, kMinAriVq);
+  CHECK_MSG(ari_z >= ari_raw + kMinGain, "%s ARI %.3f does not beat raw k-means (%.3f) by %.2f",
+            cfg.model.type, ari_z, ari_raw, kMinGain);
   if (is_vq)
     CHECK_MSG((double)used >= kMinUsed * (double)K, "codebook collapse: %lld of %lld codes used",
               (long long)used, (long long)K);

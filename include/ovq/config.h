@@ -104,6 +104,7 @@ typedef struct OvqConfig {
     char codebook_init[8]; /* uniform | data */
     double kl_weight;
     char features[4]; /* ze | zq: which VQ-VAE output feeds clustering */
+    char recon_balance[10]; /* omics | features: what counts the same in the recon term */
   } model;
   struct {
     int64_t epochs;

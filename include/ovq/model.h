@@ -11,6 +11,8 @@
  * (squared Euclidean distance, computed with a GEMM); the decoder gets z_q and the gradient
  * passes straight through to z_e (van den Oord et al. 2017). Loss (per the paper's code):
  *   recon = mean (x - x_hat)^2 / var(data)
+ * or, with per-feature weights w (ovq_model_set_recon_weights), mean w_f (x_f - x_hat_f)^2 / var:
+ * the trainer's way of letting each omic count the same (trainer.h, ovq_omic_recon_weights).
  *   codebook = mean ||sg(z_e) - e||^2          (dropped when codes are learned by EMA)
  *   commitment = beta * mean ||z_e - sg(e)||^2
  * AE: recon only. VAE: z = mu + exp(logvar / 2) eps and
@@ -40,6 +42,7 @@
 #define ovq_model_split_mid OVQ_NN_FN(ovq_model_split_mid)
 #define ovq_model_split_out_backward OVQ_NN_FN(ovq_model_split_out_backward)
 #define ovq_model_split_backward OVQ_NN_FN(ovq_model_split_backward)
+#define ovq_model_set_recon_weights OVQ_NN_FN(ovq_model_set_recon_weights)
 
 typedef enum { OVQ_MODEL_VQVAE = 0, OVQ_MODEL_AE = 1, OVQ_MODEL_VAE = 2 } OvqModelType;
 typedef enum { OVQ_ACT_GELU = 0, OVQ_ACT_RELU = 1 } OvqActivation;
@@ -108,6 +111,8 @@ typedef struct OvqModel {
   ovq_real *dbuf1, *dbuf2; /* [B][widest] backward ping-pong buffers */
   ovq_real *dist;   /* [B][K] distances for one group */
   ovq_real *code_norm; /* [K] squared norms of one group's codes */
+  ovq_real *recon_w;   /* [F] weights of the features in the reconstruction term, owned;
+                          NULL = all 1 */
 } OvqModel;
 
 /* One network over the model's slab: forward stores each op's output (the last is the net's
@@ -124,6 +129,11 @@ void ovq_net_backward(OvqModel *m, OvqNet *net, const ovq_real *x, const ovq_rea
 int ovq_model_create(OvqModel *m, const OvqModelSpec *spec, int64_t max_batch,
                      int64_t grad_extra, char *msg, int msg_size);
 void ovq_model_destroy(OvqModel *m);
+
+/* Sets the weight of each of the F features in the reconstruction term (w [F], copied; NULL =
+ * every feature 1, the default). Returns -1 (and changes nothing) if a weight is negative or not
+ * finite, or there is no memory. */
+int ovq_model_set_recon_weights(OvqModel *m, const double *w);
 
 /* Initialises the parameters like PyTorch's defaults (Linear: U(-1/sqrt(in), 1/sqrt(in)) for
  * weights and biases; codebook U(-1/K, 1/K)), drawing from the counter RNG keyed by seed, so every

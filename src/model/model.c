@@ -163,6 +163,7 @@ void ovq_model_destroy(OvqModel *m) {
   free(m->dbuf2);
   free(m->dist);
   free(m->code_norm);
+  free(m->recon_w);
   memset(m, 0, sizeof *m);
 }
 
@@ -377,13 +378,51 @@ static void latent_backward(OvqModel *m, int64_t B, int64_t global_batch) {
   }
 }
 
-static double sq_diff_sum(const ovq_real *a, const ovq_real *b, int64_t n) {
-  double rs = 0.0;
-  for (int64_t k = 0; k < n; k++) {
-    double diff = (double)a[k] - (double)b[k];
-    rs += diff * diff;
+int ovq_model_set_recon_weights(OvqModel *m, const double *w) {
+  const int64_t F = m->spec.n_in;
+  if (!w) {
+    free(m->recon_w);
+    m->recon_w = NULL;
+    return 0;
   }
+  for (int64_t f = 0; f < F; f++)
+    if (!(w[f] >= 0.0) || !isfinite(w[f])) return -1;
+  ovq_real *c = malloc(sizeof(ovq_real) * (size_t)(F + 1));
+  if (!c) return -1;
+  for (int64_t f = 0; f < F; f++) c[f] = (ovq_real)w[f];
+  free(m->recon_w);
+  m->recon_w = c;
+  return 0;
+}
+
+/* Sum over B rows of n columns (a and b [B][n]) of w_j (a - b)^2, w = NULL meaning 1. */
+static double sq_diff_sum(const ovq_real *a, const ovq_real *b, int64_t B, int64_t n,
+                          const ovq_real *w) {
+  double rs = 0.0;
+  if (!w) {
+    for (int64_t k = 0; k < B * n; k++) {
+      double diff = (double)a[k] - (double)b[k];
+      rs += diff * diff;
+    }
+    return rs;
+  }
+  for (int64_t i = 0; i < B; i++)
+    for (int64_t j = 0; j < n; j++) {
+      double diff = (double)a[i * n + j] - (double)b[i * n + j];
+      rs += (double)w[j] * diff * diff;
+    }
   return rs;
+}
+
+/* d recon / d x_hat for B rows of n columns: dy = c w_j (x_hat - x), w = NULL meaning 1. */
+static void recon_grad(ovq_real *dy, const ovq_real *xh, const ovq_real *x, int64_t B, int64_t n,
+                       ovq_real c, const ovq_real *w) {
+  if (!w) {
+    for (int64_t k = 0; k < B * n; k++) dy[k] = c * (xh[k] - x[k]);
+    return;
+  }
+  for (int64_t i = 0; i < B; i++)
+    for (int64_t j = 0; j < n; j++) dy[i * n + j] = c * w[j] * (xh[i * n + j] - x[i * n + j]);
 }
 
 void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global_batch,
@@ -394,7 +433,8 @@ void ovq_model_forward(OvqModel *m, const ovq_real *x, int64_t B, int64_t global
   latent_forward(m, B, global_batch, eps, loss);
   ovq_net_forward(m, &m->dec, m->z, B);
   const ovq_real *xh = m->dec.ops[m->dec.n_ops - 1].act;
-  loss->recon = sq_diff_sum(xh, x, B * F) / ((double)global_batch * (double)F * data_var);
+  loss->recon =
+      sq_diff_sum(xh, x, B, F, m->recon_w) / ((double)global_batch * (double)F * data_var);
   loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
 }
 
@@ -405,7 +445,7 @@ void ovq_model_backward(OvqModel *m, const ovq_real *x, int64_t B, int64_t globa
   /* d recon / d x_hat goes straight into the buffer where the decoder's backward starts. */
   ovq_real *dxh = m->dbuf1;
   const ovq_real c = (ovq_real)(2.0 / ((double)global_batch * (double)F * data_var));
-  for (int64_t k = 0; k < B * F; k++) dxh[k] = c * (xh[k] - x[k]);
+  recon_grad(dxh, xh, x, B, F, c, m->recon_w);
   ovq_net_backward(m, &m->dec, m->z, dxh, m->dz, B);
   latent_backward(m, B, global_batch);
   ovq_net_backward(m, &m->enc, x, m->dz, NULL, B);
@@ -453,8 +493,8 @@ void ovq_model_split_mid(OvqModel *m, const ovq_real *xr, int64_t B, int64_t glo
   /* Rows f0 .. f0 + fn of the last layer's W [F][h1] are contiguous: x_hat's columns f. */
   ovq_linear_forward(last->act, h, m->params + last->w + f0 * last->in, m->params + last->b + f0,
                      B, last->in, fn);
-  loss->recon =
-      sq_diff_sum(last->act, xr, B * fn) / ((double)global_batch * (double)F * data_var);
+  loss->recon = sq_diff_sum(last->act, xr, B, fn, m->recon_w ? m->recon_w + f0 : NULL) /
+                ((double)global_batch * (double)F * data_var);
   loss->total = loss->recon + loss->codebook + loss->commitment + loss->kl;
 }
 
@@ -467,7 +507,7 @@ void ovq_model_split_out_backward(OvqModel *m, const ovq_real *xr, int64_t B,
   const ovq_real *h = m->dec.ops[m->dec.n_ops - 2].act, *xh = last->act;
   ovq_real *dy = m->dbuf1; /* [B][fn] */
   const ovq_real c = (ovq_real)(2.0 / ((double)global_batch * (double)F * data_var));
-  for (int64_t k = 0; k < B * fn; k++) dy[k] = c * (xh[k] - xr[k]);
+  recon_grad(dy, xh, xr, B, fn, c, m->recon_w ? m->recon_w + f0 : NULL);
   if (fn == 0) {
     memset(part, 0, sizeof(ovq_real) * (size_t)(B * h1));
     return;

@@ -100,6 +100,16 @@ static void epoch_order(Trainer *t, int64_t epoch) {
 
 /* ---- checkpoints ------------------------------------------------------------------------------ */
 
+/* FNV-1a over the bytes of the reconstruction weights (0 when there are none). */
+static uint64_t recon_w_hash(const OvqModel *m) {
+  if (!m->recon_w) return 0;
+  uint64_t h = 1469598103934665603ull;
+  const unsigned char *p = (const unsigned char *)m->recon_w;
+  const size_t n = sizeof(ovq_real) * (size_t)m->spec.n_in;
+  for (size_t k = 0; k < n; k++) h = (h ^ p[k]) * 1099511628211ull;
+  return h;
+}
+
 static void fingerprint(const Trainer *t, char *buf, size_t n) {
   const OvqModelSpec *s = &t->m->spec;
   const OvqTrainConfig *c = t->cfg;
@@ -107,7 +117,7 @@ static void fingerprint(const Trainer *t, char *buf, size_t n) {
            "type=%d F=%lld hidden=%lld,%lld,%lld,%lld/%d res=%d:%lld latent=%lld act=%d K=%lld "
            "G=%d beta=%.17g ema=%d kl=%.17g | N=%lld batch=%lld seed=%llu epochs=%lld lr=%.17g "
            "wd=%.17g clip=%.17g warmup=%lld cosine=%d ema_decay=%.17g dead=%.17g/%lld "
-           "repro=%d:%lld init=%d",
+           "repro=%d:%lld init=%d recon_w=%016llx",
            (int)s->type, (long long)s->n_in, (long long)s->hidden[0], (long long)s->hidden[1],
            (long long)s->hidden[2], (long long)s->hidden[3], s->n_hidden, s->n_res,
            (long long)s->res_width, (long long)s->latent, (int)s->activation,
@@ -115,8 +125,7 @@ static void fingerprint(const Trainer *t, char *buf, size_t n) {
            (long long)t->B, (unsigned long long)c->seed, (long long)c->epochs, c->adam.lr,
            c->adam.weight_decay, c->adam.clip_norm, (long long)c->adam.warmup_steps, c->cosine,
            c->ema_decay, c->dead_code_threshold, (long long)c->dead_code_every, c->reproducible,
-           (long long)t->V,
-           c->codebook_from_data);
+           (long long)t->V, c->codebook_from_data, (unsigned long long)recon_w_hash(t->m));
 }
 
 static int ckpt_arrays(Trainer *t, CkptArray *a) {
@@ -1104,25 +1113,57 @@ OvqStatus ovq_train(OvqModel *m, const OvqTrainConfig *cfg, const OvqMatrix *dat
   return st;
 }
 
-double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm) {
-  /* Order-independent sums (fixedsum.h): the same value at any number of ranks. */
-  const int64_t n = x->n_local * x->n_cols, total = x->n_total * x->n_cols;
+/* The variance of the values in columns [c0, c1) of x, with order-independent sums (fixedsum.h):
+ * the same value at any number of ranks. Collective. */
+static double variance_cols(const OvqMatrix *x, int64_t c0, int64_t c1, MPI_Comm comm) {
+  const int64_t F = x->n_cols, w = c1 - c0, total = x->n_total * w;
   double vmax = 0.0;
-  for (int64_t k = 0; k < n; k++) vmax = fmax(vmax, fabs(x->x[k]));
+  for (int64_t i = 0; i < x->n_local; i++)
+    for (int64_t j = c0; j < c1; j++) vmax = fmax(vmax, fabs(x->x[i * F + j]));
   OvqFixedSum s;
   ovq_fixed_init(&s, 1, ovq_fixed_bound(vmax, total, comm));
-  for (int64_t k = 0; k < n; k++) ovq_fixed_add(&s, 0, x->x[k]);
+  for (int64_t i = 0; i < x->n_local; i++)
+    for (int64_t j = c0; j < c1; j++) ovq_fixed_add(&s, 0, x->x[i * F + j]);
   double sum;
   ovq_fixed_allreduce(&s, comm, &sum);
   ovq_fixed_free(&s);
   double mean = total > 0 ? sum / (double)total : 0.0, dmax = 0.0;
-  for (int64_t k = 0; k < n; k++) dmax = fmax(dmax, (x->x[k] - mean) * (x->x[k] - mean));
+  for (int64_t i = 0; i < x->n_local; i++)
+    for (int64_t j = c0; j < c1; j++) {
+      double d = x->x[i * F + j] - mean;
+      dmax = fmax(dmax, d * d);
+    }
   ovq_fixed_init(&s, 1, ovq_fixed_bound(dmax, total, comm));
-  for (int64_t k = 0; k < n; k++) ovq_fixed_add(&s, 0, (x->x[k] - mean) * (x->x[k] - mean));
+  for (int64_t i = 0; i < x->n_local; i++)
+    for (int64_t j = c0; j < c1; j++) {
+      double d = x->x[i * F + j] - mean;
+      ovq_fixed_add(&s, 0, d * d);
+    }
   double ss;
   ovq_fixed_allreduce(&s, comm, &ss);
   ovq_fixed_free(&s);
   return total > 0 ? ss / (double)total : 0.0;
+}
+
+double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm) {
+  return variance_cols(x, 0, x->n_cols, comm);
+}
+
+void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, MPI_Comm comm, double *w) {
+  const int64_t F = x->n_cols, edge[3] = {0, n_first < 0 ? 0 : n_first > F ? F : n_first, F};
+  const double var = ovq_matrix_variance(x, comm);
+  double vb[2];
+  int nb = 0;
+  for (int b = 0; b < 2; b++) {
+    vb[b] = variance_cols(x, edge[b], edge[b + 1], comm);
+    nb += edge[b + 1] > edge[b];
+  }
+  for (int b = 0; b < 2; b++)
+    for (int64_t f = edge[b]; f < edge[b + 1]; f++)
+      /* A constant block (variance 0) keeps the plain weight: nothing to balance. */
+      w[f] = nb > 1 && vb[b] > 0.0 && var > 0.0
+                 ? (double)F * var / ((double)nb * (double)(edge[b + 1] - edge[b]) * vb[b])
+                 : 1.0;
 }
 
 void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes) {

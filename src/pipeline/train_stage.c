@@ -69,6 +69,18 @@ OvqStatus ovq_stage_train(const OvqConfig *cfg_in, const OvqCohort *c, const Ovq
   if (st == OVQ_OK) {
     ovq_model_init_params(&m, (uint64_t)cfg.train.seed);
     ovq_log(OVQ_LOG_INFO, "model: %s, %lld parameters", cfg.model.type, (long long)m.n_params);
+    if (!strcmp(cfg.model.recon_balance, "omics")) {
+      double *w = OVQ_MALLOC(sizeof(double) * (size_t)(x->n_cols + 1));
+      ovq_omic_recon_weights(x, tr->n_mrna, comm, w);
+      if (ovq_model_set_recon_weights(&m, w)) st = ovq_error("no memory for %lld weights",
+                                                             (long long)x->n_cols);
+      else
+        ovq_log(OVQ_LOG_INFO, "reconstruction: each omic counts the same (weight %.3g per gene, "
+                "%.3g per miRNA)", w[0], tr->n_mrna < x->n_cols ? w[x->n_cols - 1] : 0.0);
+      free(w);
+    }
+  }
+  if (st == OVQ_OK) {
     ovq_train_config_from_config(&cfg, &tc);
     tc.resume = resume;
     double t0 = ovq_time();

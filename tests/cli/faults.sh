@@ -406,10 +406,12 @@ EOF
   fi
 
   # NaN / overflow produced by training: stops with the epoch and the term; the last good
-  # checkpoint is kept, finite, and loads.
+  # checkpoint is kept, finite, and loads. (The first scenario is one where the codebook term
+  # overflows first, found with the paper's unweighted reconstruction term.)
   expect_fail 2 "training diverged: non-finite codebook loss at epoch 1, step 4" train \
     --cohort c.h5 --epochs 30 --set model.latent=8 --set model.codebook_size=8 \
-    --set train.batch=32 --set train.lr=10 --set model.beta=1e6 --out div1.h5
+    --set train.batch=32 --set train.lr=10 --set model.beta=1e6 \
+    --set model.recon_balance=features --out div1.h5
   DIV=(--cohort c.h5 --epochs 30 "${SMALL[@]}" --set train.lr=2 --set train.checkpoint_every=1
        --out div.h5)
   expect_fail 2 "training diverged: non-finite" train "${DIV[@]}"
