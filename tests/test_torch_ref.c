@@ -2,6 +2,9 @@
  * tools/gen_torch_reference.py, the same initial parameter slab and batch must give the same
  * encoder output, codes (exactly), decoder output, loss terms and gradient of every parameter
  * tensor (to TOL relative), and the same total loss after each of 10 Adam steps (ADAM_TOL).
+ * A fixture with an "omics" record balances the reconstruction over two omics
+ * (model.recon_balance = omics): the weights come from ovq_omic_recon_weights, torch computes the
+ * mean of the two blocks' MSE / variance directly.
  *
  *   test_torch_ref FIXTURE...      (tests/fixtures/torch_ref_*.txt)
  *
@@ -18,6 +21,7 @@
 #include "ovq/adam.h"
 #include "ovq/error.h"
 #include "ovq/model.h"
+#include "ovq/trainer.h"
 
 #define TOL 1e-4
 #define ADAM_TOL 1e-3
@@ -262,6 +266,20 @@ static void check_fixture(const char *path) {
   float *eps = vae ? to_float(eps_d, B * D) : NULL;
   for (int64_t i = 0; i < P; i++)
     m.params[i] = (float)params[i];
+  if (fixture_count(&fx, "omics") >= 0) {
+    const double *n_first = fixture_get(&fx, "omics", 1);
+    OvqMatrix xm;
+    ovq_matrix_alloc(&xm, B, 0, B, F);
+    memcpy(xm.x, x, sizeof(float) * (size_t)(B * F));
+    double *w = malloc(sizeof(double) * (size_t)F);
+    ovq_omic_recon_weights(&xm, n_first ? (int64_t)n_first[0] : F, MPI_COMM_SELF, w);
+    CHECK(ovq_model_set_recon_weights(&m, w) == 0);
+    printf("  %-16s omics: weights %.4f (first %lld features), %.4f (the other %lld)\n", name,
+           w[0], (long long)(n_first ? n_first[0] : F), w[F - 1],
+           (long long)(F - (n_first ? n_first[0] : F)));
+    free(w);
+    ovq_matrix_free(&xm);
+  }
 
   /* Forward and backward at the initial parameters. */
   OvqLoss loss;

@@ -22,6 +22,9 @@ followed by COUNT numbers (whitespace separated, several per line, %.9e or integ
                    kl_weight n_hidden hidden[0..n_hidden)   (type 0 VQ-VAE, 1 AE, 2 VAE;
                    activation 0 GELU, 1 ReLU)
     batch          B data_var                 (global batch = B; data_var = np.var(x))
+    omics          n_first                    (optional: model.recon_balance = omics with the
+                   columns [0, n_first) one omic, the rest the other: recon is the mean over
+                   the two of MSE(block) / np.var(x[:, block]); without it MSE / data_var)
     x              [B][F]
     eps            [B][D]                     (VAE only)
     tensor_offsets slab offset of each parameter tensor, in slab order
@@ -57,6 +60,8 @@ CASES = [
     ("vqvae_g2_relu", dict(type=VQVAE, groups=2, beta=1.0, activation=RELU)),
     ("ae", dict(type=AE)),
     ("vae", dict(type=VAE, kl_weight=0.5)),
+    # Balanced omics: 16 "genes" and 8 "miRNAs" on half the scale, so the weights differ.
+    ("vqvae_omics", dict(type=VQVAE, groups=2, beta=0.25, omics=16)),
 ]
 # Thresholds for accepting a draw: codes must not be near ties (relative gap between the best and
 # second-best squared distance) and no non-zero ReLU input may be near its kink, at every one of the 11
@@ -165,7 +170,13 @@ class Model:
             commitment = s["beta"] * Fn.mse_loss(z_e, e.detach())
             z = z_e + (e - z_e).detach()
         x_hat = self.net(self.dec_ops, z, it)
-        recon = Fn.mse_loss(x_hat, x) / data_var
+        nf = s.get("omics")
+        if nf:
+            blocks = (slice(0, nf), slice(nf, None))
+            recon = sum(Fn.mse_loss(x_hat[:, b], x[:, b]) / torch.var(x[:, b], unbiased=False)
+                        for b in blocks) / 2
+        else:
+            recon = Fn.mse_loss(x_hat, x) / data_var
         total = recon + codebook_loss + commitment + kl
         # Exact zeros (a ReLU of a ReLU output, as in the residual block after a ReLU layer) are the
         # same in C and torch; only small non-zero inputs could fall on different sides.
@@ -181,6 +192,8 @@ def run_case(s, seed):
     B, F, D = s["batch"], s["n_in"], s["latent"]
     named = init_params(s, rng)
     x = rng.standard_normal((B, F)).astype(np.float32)
+    if s.get("omics"):
+        x[:, s["omics"]:] *= np.float32(0.5)
     data_var = float(np.var(x.astype(np.float64)))
     eps = rng.standard_normal((B, D)).astype(np.float32) if s["type"] == VAE else None
     xt = torch.from_numpy(x)
@@ -261,6 +274,8 @@ def write_fixture(path, name, s, seed, data):
         spec += list(s["hidden"])
         f.write(f"spec {len(spec)}\n" + " ".join(repr(v) for v in spec) + "\n")
         f.write(f"batch 2\n{s['batch']} {data['data_var']!r}\n")
+        if s.get("omics"):
+            f.write(f"omics 1\n{s['omics']}\n")
         write_record(f, "x", data["x"])
         if data["eps"] is not None:
             write_record(f, "eps", data["eps"])
