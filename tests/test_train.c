@@ -173,6 +173,9 @@ static void check_rank_counts(OvqModelType type, int ema, int repro, int data_in
   tc.reproducible = repro;
   tc.repro_workers = 8;
   tc.codebook_from_data = data_init;
+  /* With codes from data, more codes (2 x 24) than the batch (32): the restart encodes the
+   * chosen samples in two batches on rank 0, whose composition must not depend on the ranks. */
+  if (data_init) spec.codebook_size = 24;
   for (int p = 1; p <= size; p *= 2) {
     MPI_Comm sub;
     MPI_Comm_split(MPI_COMM_WORLD, rank < p ? 0 : MPI_UNDEFINED, rank, &sub);

@@ -9,11 +9,11 @@
  * better, by a wide margin (ARI >= 0.90 and at least 0.15 above raw); the codebook does not
  * collapse (at least 90 % of the codes in use in the last epoch).
  * Measured with the defaults over training seeds 1-8, 30 epochs (2026-11-24): z_e ARI 0.995,
- * 1.000, 0.996, 1.000, 0.994, 0.997, 0.999, 0.990 (z_q 0.989-0.999), 63-64 codes in use; on two
+ * 0.995, 0.995, 1.000, 0.994, 0.996, 0.996, 0.984 (z_q 0.986-0.998), 64 codes in use; on two
  * other cohorts (synth.seed 1 and 7, raw 0.671 / 0.677) 0.984-1.000.
  * What makes the difference is model.recon_balance = omics (each omic's reconstruction error
  * counts the same). With the paper's plain mean over all features (recon_balance = features) the
- * ~140 miRNAs are 8 % of the loss, and z_e gave 0.61-0.72 over the same seeds, no better than raw
+ * ~140 miRNAs are 8 % of the loss, and z_e gave 0.61-0.72 over the same seeds (this test fails), no better than raw
  * (earlier defaults: 0.21-0.78; notes of issue 3). Under the same balanced loss the plain AE stays
  * at raw's level (0.653, seed 1) while the VAE mean reaches 0.998: the discrete bottleneck, not
  * balancing alone, lifts the VQ-VAE. For fairness: on this generator the miRNA block alone

@@ -794,17 +794,19 @@ static void check_replicas(const Trainer *t) {
 
 /* ---- epoch end -------------------------------------------------------------------------------- */
 
-/* Replaces codes used by fewer than `threshold` samples this epoch with the encoder output of
- * a sample chosen by global index (draws keyed by `key`) (so the choice does not depend on the rank layout); its owner
- * encodes it and one allreduce of the new vectors (zero elsewhere, so the sum is exact) gives them
- * to every rank. Returns the number of codes restarted. */
+/* Replaces codes used by fewer than `threshold` samples (over the last window) with the encoder
+ * output of a sample chosen by global index (draws keyed by `key`, so the choice does not depend
+ * on the rank layout). The chosen samples' rows go to rank 0, which encodes them in batches of
+ * fixed composition (the dead codes in order, max_batch at a time: the same GEMMs, so the same
+ * bits, at any rank count; one pass over the first layer's weights per batch, where encoding
+ * the samples one by one read them once per sample), and broadcasts the new vectors. Returns
+ * the number of codes restarted. Collective. */
 static int64_t restart_codes(Trainer *t, const double *usage, double threshold, uint64_t key) {
   const int64_t GK = t->G * t->K;
   int64_t n_dead = 0;
   for (int64_t gk = 0; gk < GK; gk++) n_dead += usage[gk] < threshold;
   if (n_dead == 0) return 0;
   float *vec = OVQ_CALLOC((size_t)(n_dead * t->d), sizeof(float));
-  float *z = OVQ_MALLOC(sizeof(float) * (size_t)t->D);
   const OvqMatrix *x = t->data;
   /* The sample of each code. At the initialisation (key 0) each group's K codes take K distinct
    * samples when there are that many (a partial shuffle per group): codes drawn twice would start
@@ -831,23 +833,74 @@ static int64_t restart_codes(Trainer *t, const double *usage, double threshold, 
       pick[gk] = (int64_t)ovq_rng_below(&r, (uint64_t)t->N);
     }
   }
+  /* dead[i]: the i-th dead code (slab order). */
+  int64_t *dead = OVQ_MALLOC(sizeof(int64_t) * (size_t)n_dead);
+  for (int64_t gk = 0, i = 0; gk < GK; gk++)
+    if (usage[gk] < threshold) dead[i++] = gk;
+  const int64_t C = t->m->max_batch, F = t->F;
+  int crank, csize; /* in t->comm (t->rank and t->size are within the host group) */
+  MPI_Comm_rank(t->comm, &crank);
+  MPI_Comm_size(t->comm, &csize);
+  float *rows = OVQ_MALLOC(sizeof(float) * (size_t)(C * F)); /* this rank's chosen rows */
+  int *slot = OVQ_MALLOC(sizeof(int) * (size_t)C), *cnt = NULL, *disp = NULL, *slots = NULL;
+  float *xs = NULL, *zs = NULL;
+  if (crank == 0) {
+    cnt = OVQ_MALLOC(sizeof(int) * (size_t)csize);
+    disp = OVQ_MALLOC(sizeof(int) * (size_t)csize);
+    slots = OVQ_MALLOC(sizeof(int) * (size_t)C);
+    xs = OVQ_MALLOC(sizeof(float) * (size_t)(C * F));
+    zs = OVQ_MALLOC(sizeof(float) * (size_t)(C * t->D));
+  }
+  for (int64_t c0 = 0; c0 < n_dead; c0 += C) {
+    const int64_t nc = n_dead - c0 < C ? n_dead - c0 : C;
+    int mine = 0;
+    for (int64_t j = 0; j < nc; j++) {
+      int64_t s = pick[dead[c0 + j]];
+      if (s >= x->row_start && s < x->row_start + x->n_local) {
+        memcpy(rows + mine * F, x->x + (s - x->row_start) * F, sizeof(float) * (size_t)F);
+        slot[mine++] = (int)j;
+      }
+    }
+    /* Rank 0 collects the chunk's rows in dead-code order (every row has exactly one owner). */
+    OVQ_MPI_CHECK(MPI_Gather(&mine, 1, MPI_INT, cnt, 1, MPI_INT, 0, t->comm));
+    if (crank == 0)
+      for (int r = 0, o = 0; r < csize; o += cnt[r], r++) disp[r] = o;
+    OVQ_MPI_CHECK(MPI_Gatherv(slot, mine, MPI_INT, slots, cnt, disp, MPI_INT, 0, t->comm));
+    if (crank == 0)
+      for (int r = 0; r < csize; r++) { /* rows in units of one row */
+        cnt[r] *= (int)F;
+        disp[r] *= (int)F;
+      }
+    OVQ_MPI_CHECK(MPI_Gatherv(rows, mine * (int)F, MPI_FLOAT, xs, cnt, disp,
+                              MPI_FLOAT, 0, t->comm));
+    if (crank == 0) {
+      /* xs holds the rows in rank order; put them in chunk order, then encode the chunk. */
+      float *ordered = rows; /* rank 0's own rows were copied already: reuse as scratch */
+      for (int64_t j = 0; j < nc; j++)
+        memcpy(ordered + (int64_t)slots[j] * F, xs + j * F, sizeof(float) * (size_t)F);
+      ovq_model_encode(t->m, ordered, nc, zs, NULL, NULL);
+      for (int64_t j = 0; j < nc; j++) {
+        int64_t gk = dead[c0 + j];
+        memcpy(vec + (c0 + j) * t->d, zs + j * t->D + (gk / t->K) * t->d,
+               sizeof(float) * (size_t)t->d);
+      }
+    }
+  }
+  OVQ_MPI_CHECK(MPI_Bcast(vec, OVQ_INT(n_dead * t->d, "dead codes"), MPI_FLOAT, 0, t->comm));
+  free(rows);
+  free(slot);
+  free(cnt);
+  free(disp);
+  free(slots);
+  free(xs);
+  free(zs);
+  free(dead);
+  float *E = t->m->params + t->m->codebook;
   int64_t i = 0;
   for (int64_t gk = 0; gk < GK; gk++) {
     if (!(usage[gk] < threshold)) continue;
-    int64_t s = pick[gk];
-    if (s >= x->row_start && s < x->row_start + x->n_local) {
-      ovq_model_encode(t->m, x->x + (s - x->row_start) * t->F, 1, z, NULL, NULL);
-      memcpy(vec + i * t->d, z + (gk / t->K) * t->d, sizeof(float) * (size_t)t->d);
-    }
-    i++;
-  }
-  OVQ_MPI_CHECK(MPI_Allreduce(MPI_IN_PLACE, vec, OVQ_INT(n_dead * t->d, "dead codes"), MPI_FLOAT,
-                              MPI_SUM, t->comm));
-  float *E = t->m->params + t->m->codebook;
-  i = 0;
-  for (int64_t gk = 0; gk < GK; gk++) {
-    if (!(usage[gk] < threshold)) continue;
-    if (!t->shm || t->rank == 0) memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
+    if (!t->shm || t->rank == 0) /* the host's one copy */
+      memcpy(E + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
     if (t->ema) {
       t->ema_n[gk] = 1.0;
       memcpy(t->ema_m + gk * t->d, vec + i * t->d, sizeof(float) * (size_t)t->d);
@@ -860,7 +913,6 @@ static int64_t restart_codes(Trainer *t, const double *usage, double threshold, 
     i++;
   }
   free(vec);
-  free(z);
   free(pick);
   if (t->shm) shm_fence(t);
   return n_dead;
