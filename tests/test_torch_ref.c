@@ -272,7 +272,8 @@ static void check_fixture(const char *path) {
     ovq_matrix_alloc(&xm, B, 0, B, F);
     memcpy(xm.x, x, sizeof(float) * (size_t)(B * F));
     double *w = malloc(sizeof(double) * (size_t)F);
-    ovq_omic_recon_weights(&xm, n_first ? (int64_t)n_first[0] : F, MPI_COMM_SELF, w);
+    ovq_omic_recon_weights(&xm, n_first ? (int64_t)n_first[0] : F,
+                           ovq_matrix_variance(&xm, MPI_COMM_SELF), MPI_COMM_SELF, w);
     CHECK(ovq_model_set_recon_weights(&m, w) == 0);
     printf("  %-16s omics: weights %.4f (first %lld features), %.4f (the other %lld)\n", name,
            w[0], (long long)(n_first ? n_first[0] : F), w[F - 1],

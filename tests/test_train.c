@@ -89,7 +89,7 @@ static OvqTrainConfig train_cfg(int64_t epochs, const char *ckpt) {
   return t;
 }
 
-/* Train with ovq_omic_recon_weights (model.recon_balance = omics). */
+/* Train with ovq_train_balance_omics (model.recon_balance = omics). */
 static int g_weighted = 0;
 
 /* Latents of the last trained model, gathered on rank 0 of its communicator ([N][D]). */
@@ -105,13 +105,10 @@ static float *train(MPI_Comm comm, OvqModelSpec spec, OvqTrainConfig tc, OvqStat
   if (ovq_model_create(&m, &spec, tc.batch, ovq_train_grad_extra(&spec), msg, sizeof msg) != 0)
     OVQ_ABORT("%s", msg);
   ovq_model_init_params(&m, 4);
-  if (g_weighted) {
-    double w[F];
-    ovq_omic_recon_weights(&x, kFirst, comm, w);
-    CHECK(ovq_model_set_recon_weights(&m, w) == 0);
-  }
+  const double var = ovq_matrix_variance(&x, comm);
+  if (g_weighted) ovq_train_balance_omics(&m, &x, kFirst, var, comm);
   OvqHistory h;
-  *st = ovq_train(&m, &tc, &x, ovq_matrix_variance(&x, comm), comm, &h, outcome);
+  *st = ovq_train(&m, &tc, &x, var, comm, &h, outcome);
   float *p = malloc(sizeof(float) * (size_t)m.n_params);
   memcpy(p, m.params, sizeof(float) * (size_t)m.n_params);
   /* Latent features of every sample, gathered in global order. */
@@ -322,7 +319,8 @@ static void check_omic_weights(MPI_Comm comm) {
   }
   vb[0] /= (double)(N * kFirst);
   vb[1] /= (double)(N * (F - kFirst));
-  ovq_omic_recon_weights(&x, kFirst, comm, w);
+  const double data_var = ovq_matrix_variance(&x, comm);
+  ovq_omic_recon_weights(&x, kFirst, data_var, comm, w);
   double worst = 0;
   for (int64_t f = 0; f < F; f++) {
     int b = f >= kFirst;
@@ -333,7 +331,7 @@ static void check_omic_weights(MPI_Comm comm) {
   CHECK_MSG(w[F - 1] > 2.0 * w[0], "the low-variance, narrow block should weigh more (%g vs %g)",
             w[F - 1], w[0]);
   for (int64_t first = 0; first <= F; first += F) {
-    ovq_omic_recon_weights(&x, first, comm, w);
+    ovq_omic_recon_weights(&x, first, data_var, comm, w);
     int ones = 1;
     for (int64_t f = 0; f < F; f++) ones &= w[f] == 1.0;
     CHECK_MSG(ones, "one omic (n_first = %lld): weights should all be 1", (long long)first);

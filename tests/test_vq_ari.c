@@ -106,12 +106,8 @@ static float *train_latents(const OvqConfig *cfg, const OvqMatrix *x, int64_t n_
   if (ovq_model_create(&m, &spec, tc.batch, ovq_train_grad_extra(&spec), msg, sizeof msg) != 0)
     OVQ_ABORT("%s", msg);
   ovq_model_init_params(&m, (uint64_t)cfg->train.seed);
-  if (!strcmp(cfg->model.recon_balance, "omics")) { /* as the train stage does */
-    double *w = malloc(sizeof(double) * (size_t)x->n_cols);
-    ovq_omic_recon_weights(x, n_mrna, comm, w);
-    if (ovq_model_set_recon_weights(&m, w)) OVQ_ABORT("weights");
-    free(w);
-  }
+  if (!strcmp(cfg->model.recon_balance, "omics")) /* as the train stage does */
+    ovq_train_balance_omics(&m, x, n_mrna, var, comm);
   OvqTrainOutcome out;
   if (ovq_train(&m, &tc, x, var, comm, h, &out) != OVQ_OK) OVQ_ABORT("%s", ovq_error_message());
   size_t n = (size_t)(x->n_local * spec.latent + 1);

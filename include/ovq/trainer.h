@@ -102,12 +102,18 @@ double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm);
 /* Collective on comm. Weights of the features in the reconstruction term
  * (ovq_model_set_recon_weights) that make each omic count the same (model.recon_balance =
  * omics): with the matrix's columns [0, n_first) one omic and [n_first, F) the other,
- * w [F] = F var / (n_b F_b var_b) for the features of block b, where var is the variance of the
- * whole matrix (the recon normaliser), F_b and var_b the block's width and variance, and n_b the
- * number of non-empty blocks. The recon term then is the mean over the omics of each one's
- * mean squared error relative to its own variance; with one omic every weight is 1. The same
- * values at any number of ranks. */
-void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, MPI_Comm comm, double *w);
+ * w [F] = F var / (n_b F_b var_b) for the features of block b, where var = data_var is the
+ * variance of the whole matrix (ovq_matrix_variance, the recon normaliser), F_b and var_b the
+ * block's width and variance, and n_b the number of non-empty blocks. The recon term then is the
+ * mean over the omics of each one's mean squared error relative to its own variance; with one
+ * omic every weight is 1. The same values at any number of ranks. */
+void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, double data_var, MPI_Comm comm,
+                            double *w);
+
+/* Collective on comm. model.recon_balance = omics: gives m the weights of
+ * ovq_omic_recon_weights. Aborts every rank when out of memory. */
+void ovq_train_balance_omics(OvqModel *m, const OvqMatrix *x, int64_t n_first, double data_var,
+                             MPI_Comm comm);
 
 /* Local. Latent features of every local row: out [n_local][D] and, for the VQ-VAE,
  * zq [n_local][D] and codes [n_local][G] (either may be NULL). Rows are encoded in batches. */

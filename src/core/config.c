@@ -139,7 +139,7 @@ static const Key kKeys[] = {
      * features: every feature the same, as the paper's MSE over the concatenation, where the
      * miRNAs (a tenth of the synthetic features, a few percent of real ones) barely count: on
      * the synthetic BRCA cohort k-means on z_e gave ARI 0.61-0.72 (8 seeds) with features and
-     * 0.99-1.00 with omics, raw k-means 0.67 (tests/test_vq_ari.c, notes of issue 3). */
+     * 0.98-1.00 with omics, raw k-means 0.67 (tests/test_vq_ari.c, notes of issue 3). */
     {"model", "recon_balance", T_ENUM, F(model.recon_balance), 0, 0, "omics|features", "omics"},
     {"train", "epochs", T_INT, F(train.epochs), 1, 1e7, NULL, "100"},
     {"train", "batch", T_INT, F(train.batch), 1, 1e7, NULL, "256"},

@@ -484,7 +484,8 @@ static int64_t split_segments(const Trainer *t, int q, OvqRange *seg) {
 }
 
 /* When every rank of comm is on one node, splits the features among the ranks (split_gradient)
- * and puts one copy of the parameters, the batch rows and the partial sums in shared memory. The data-parallel alternative (each rank half the batch, gradients summed) runs
+ * and puts one copy of the parameters, the batch rows and the partial sums in shared memory.
+ * The data-parallel alternative (each rank half the batch, gradients summed) runs
  * its GEMMs at half the batch, 10 % below the full batch's rate, and moves the whole gradient slab
  * every step (tools/bench/README.md). Returns 0 (nothing changed) otherwise. */
 static int shm_setup(Trainer *t) {
@@ -1201,9 +1202,10 @@ double ovq_matrix_variance(const OvqMatrix *x, MPI_Comm comm) {
   return variance_cols(x, 0, x->n_cols, comm);
 }
 
-void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, MPI_Comm comm, double *w) {
+void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, double data_var, MPI_Comm comm,
+                            double *w) {
   const int64_t F = x->n_cols, edge[3] = {0, n_first < 0 ? 0 : n_first > F ? F : n_first, F};
-  const double var = ovq_matrix_variance(x, comm);
+  const double var = data_var;
   double vb[2];
   int nb = 0;
   for (int b = 0; b < 2; b++) {
@@ -1216,6 +1218,16 @@ void ovq_omic_recon_weights(const OvqMatrix *x, int64_t n_first, MPI_Comm comm, 
       w[f] = nb > 1 && vb[b] > 0.0 && var > 0.0
                  ? (double)F * var / ((double)nb * (double)(edge[b + 1] - edge[b]) * vb[b])
                  : 1.0;
+}
+
+void ovq_train_balance_omics(OvqModel *m, const OvqMatrix *x, int64_t n_first, double data_var,
+                             MPI_Comm comm) {
+  double *w = OVQ_MALLOC(sizeof(double) * (size_t)(x->n_cols + 1));
+  ovq_omic_recon_weights(x, n_first, data_var, comm, w);
+  /* The weights are valid by construction: a failure is out of memory, on one rank. */
+  if (ovq_model_set_recon_weights(m, w))
+    OVQ_ABORT("out of memory for %lld reconstruction weights", (long long)x->n_cols);
+  free(w);
 }
 
 void ovq_model_embed(OvqModel *m, const OvqMatrix *data, float *out, float *zq, int32_t *codes) {

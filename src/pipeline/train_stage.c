@@ -70,17 +70,12 @@ OvqStatus ovq_stage_train(const OvqConfig *cfg_in, const OvqCohort *c, const Ovq
     ovq_model_init_params(&m, (uint64_t)cfg.train.seed);
     ovq_log(OVQ_LOG_INFO, "model: %s, %lld parameters", cfg.model.type, (long long)m.n_params);
     if (!strcmp(cfg.model.recon_balance, "omics")) {
-      double *w = OVQ_MALLOC(sizeof(double) * (size_t)(x->n_cols + 1));
-      ovq_omic_recon_weights(x, tr->n_mrna, comm, w);
-      /* The weights are valid by construction: a failure is out of memory, on one rank. */
-      if (ovq_model_set_recon_weights(&m, w))
-        OVQ_ABORT("out of memory for %lld reconstruction weights", (long long)x->n_cols);
+      ovq_train_balance_omics(&m, x, tr->n_mrna, var, comm);
       if (tr->n_mrna > 0 && tr->n_mrna < x->n_cols)
         ovq_log(OVQ_LOG_INFO, "reconstruction: each omic counts the same (weight %.3g per gene, "
-                "%.3g per miRNA)", w[0], w[x->n_cols - 1]);
+                "%.3g per miRNA)", (double)m.recon_w[0], (double)m.recon_w[x->n_cols - 1]);
       else
         ovq_log(OVQ_LOG_INFO, "reconstruction: one omic, every feature counts the same");
-      free(w);
     }
   }
   if (st == OVQ_OK) {
